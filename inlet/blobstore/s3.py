@@ -1,0 +1,262 @@
+"""The blob store on S3.
+
+Small objects go up in one PutObject; streamed uploads become a multipart upload once a part's
+worth has arrived (parts of `part_size`, at least S3's 5 MiB minimum) and are aborted on any
+failure, so a failed upload leaves no object and no open upload behind. Every request carries a
+SHA-256 checksum that S3 verifies; the same digest serves as SigV4's payload hash, so each byte
+is hashed once in this process.
+"""
+
+import base64
+import hashlib
+import logging
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from inlet.blobstore import Blob, StorageError
+from inlet.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+log = logging.getLogger(__name__)
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+# Bounded so that a stalled S3 turns into a 4xx reply within minutes, not never.
+CLIENT_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=60,
+    retries={"mode": "standard", "max_attempts": 3},
+    max_pool_connections=64,
+)
+
+
+def make_s3_client() -> "S3Client":
+    """An S3 client configured the standard boto3 way (AWS_ENDPOINT_URL_S3, AWS_REGION, ...)."""
+    import boto3
+
+    return boto3.client("s3", config=CLIENT_CONFIG)
+
+
+def _sign_with_known_digest(request: Any, **_: Any) -> None:
+    """Reuse the x-amz-checksum-sha256 we computed as the SigV4 payload hash (http endpoints
+    would otherwise hash the body a second time)."""
+    checksum = request.headers.get("x-amz-checksum-sha256")
+    if checksum and "X-Amz-Content-SHA256" not in request.headers:
+        request.headers["X-Amz-Content-SHA256"] = base64.b64decode(checksum).hex()
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _NOT_FOUND:
+            return NotFoundError(f"no object {what}")
+        return StorageError(f"S3 refused {what}: {code}")
+    return StorageError(f"S3 unreachable for {what}: {type(exc).__name__}")
+
+
+class S3BlobStore:
+    def __init__(
+        self,
+        client: "S3Client",
+        bucket: str,
+        *,
+        part_size: int = MIN_PART_SIZE,
+        write_size: int = 1 << 20,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
+        self._client = client
+        self.bucket = bucket
+        self._part_size = part_size
+        self._write_size = min(write_size, part_size)
+        for op in ("PutObject", "UploadPart"):
+            client.meta.events.register(f"before-sign.s3.{op}", _sign_with_known_digest)
+
+    @property
+    def part_size(self) -> int:
+        return self._part_size
+
+    @property
+    def write_size(self) -> int:
+        return self._write_size
+
+    @property
+    def max_single_put(self) -> int:
+        return self._part_size
+
+    def put(
+        self,
+        key: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+        sha256: bytes | None = None,
+    ) -> None:
+        body = data if isinstance(data, bytes | bytearray) else bytes(data)
+        digest = sha256 if sha256 is not None else hashlib.sha256(body).digest()
+        try:
+            self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Metadata=dict(metadata or {}),
+                ChecksumSHA256=_b64(digest),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _translate(exc, key) from exc
+
+    def begin(
+        self,
+        key: str,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+    ) -> "S3Upload":
+        return S3Upload(self, key, content_type, dict(metadata or {}))
+
+    def get(self, key: str) -> Blob:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            data = response["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise _translate(exc, key) from exc
+        return Blob(data, dict(response.get("Metadata", {})))
+
+    def head(self, key: str) -> Mapping[str, str]:
+        try:
+            response = self._client.head_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise _translate(exc, key) from exc
+        return dict(response.get("Metadata", {}))
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise _translate(exc, key) from exc
+
+    def list(self, prefix: str) -> Iterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+        except (BotoCoreError, ClientError) as exc:
+            raise _translate(exc, prefix) from exc
+
+
+class S3Upload:
+    """Buffers until a full part has arrived; only then starts a multipart upload. An upload
+    that completes below one part is a single PutObject."""
+
+    def __init__(
+        self, store: S3BlobStore, key: str, content_type: str, metadata: dict[str, str]
+    ) -> None:
+        self._store = store
+        self._key = key
+        self._content_type = content_type
+        self._metadata = metadata
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+        self._done = False
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._buffer += data
+        size = self._store.part_size
+        try:
+            while len(self._buffer) >= size:
+                # Hand the full buffer to botocore as the part (no copy); keep only the excess.
+                body, self._buffer = self._buffer, self._buffer[size:]
+                del body[size:]
+                self._send_part(body)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _send_part(self, body: bytearray) -> None:
+        client, bucket = self._store._client, self._store.bucket
+        try:
+            if self._upload_id is None:
+                created = client.create_multipart_upload(
+                    Bucket=bucket,
+                    Key=self._key,
+                    ContentType=self._content_type,
+                    Metadata=self._metadata,
+                    ChecksumAlgorithm="SHA256",
+                )
+                self._upload_id = created["UploadId"]
+            number = len(self._parts) + 1
+            checksum = _b64(hashlib.sha256(body).digest())
+            part = client.upload_part(
+                Bucket=bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=body,
+                ChecksumSHA256=checksum,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _translate(exc, f"{self._key} part {len(self._parts) + 1}") from exc
+        self._parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": checksum})
+
+    def complete(self) -> None:
+        try:
+            if self._upload_id is None:
+                self._store.put(
+                    self._key,
+                    self._buffer,
+                    content_type=self._content_type,
+                    metadata=self._metadata,
+                )
+            else:
+                if self._buffer or not self._parts:
+                    self._send_part(self._buffer)
+                try:
+                    self._store._client.complete_multipart_upload(
+                        Bucket=self._store.bucket,
+                        Key=self._key,
+                        UploadId=self._upload_id,
+                        MultipartUpload={"Parts": self._parts},
+                    )
+                except (BotoCoreError, ClientError) as exc:
+                    raise _translate(exc, f"{self._key} (complete)") from exc
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        self._buffer = bytearray()
+
+    def abort(self) -> None:
+        self._buffer = bytearray()
+        if self._upload_id is None or self._done:
+            return
+        upload_id, self._upload_id = self._upload_id, None
+        try:
+            self._store._client.abort_multipart_upload(
+                Bucket=self._store.bucket, Key=self._key, UploadId=upload_id
+            )
+        except (BotoCoreError, ClientError):
+            # The bucket's lifecycle rule aborts incomplete uploads after a day.
+            log.warning("abort of multipart upload failed", extra={"key": self._key})

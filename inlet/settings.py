@@ -1,0 +1,197 @@
+"""Configuration: INLET_* environment variables and the same names as CLI flags.
+
+Resolved once at start-up (flag > environment > default for the command) into a frozen
+Settings; anything invalid is a ConfigError with a one-line message naming the setting.
+"""
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from inlet.errors import ConfigError
+
+Mode = Literal["relay", "up"]
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str  # the Settings field, the flag (--max-message-size) and the variable (INLET_...)
+    help: str
+    relay_default: str | None = None
+    up_default: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "INLET_" + self.name.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("domains", "accepted recipient domains, comma-separated", None, "example.com"),
+    Option("max_message_size", "largest message accepted, bytes", "41943040", "41943040"),
+    Option("max_recipients", "recipients per message", "100", "100"),
+    Option("max_sessions", "concurrent SMTP sessions; more get 421", "1000", "100"),
+    Option("smtp_host", "SMTP listen address", "0.0.0.0", "127.0.0.1"),
+    Option("smtp_port", "SMTP listen port", "25", "2525"),
+    Option("health_port", "HTTP /healthz port", "8080", "8025"),
+    Option("hostname", "name in the greeting and trace header (default: the host's FQDN)"),
+    Option("drain_seconds", "how long sessions in DATA may finish after SIGTERM", "30", "5"),
+    Option("proxy_protocol", "expect a PROXY v2 header on every connection", "off", "off"),
+    Option("tls_cert", "STARTTLS certificate (PEM)"),
+    Option("tls_key", "STARTTLS private key (PEM)"),
+    Option("bucket", "S3 bucket; unset = embedded adapters"),
+    Option("table", "DynamoDB table; unset = embedded adapters"),
+    Option("data_dir", "embedded adapters' directory", "./inlet-data", "./inlet-data"),
+    Option(
+        "buffer_budget", "message bytes all sessions may hold in memory", "67108864", "67108864"
+    ),
+    Option("metrics_interval", "seconds between EMF metric lines", "60", "60"),
+    Option("retention_days", "default retention; 0 = expire everything unheld", "365", "365"),
+    Option("retention_overrides", "per recipient domain, e.g. legal.example.com=3650"),
+    Option("log_level", "DEBUG, INFO, WARNING or ERROR", "INFO", "INFO"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    domains: tuple[str, ...]
+    max_message_size: int
+    max_recipients: int
+    max_sessions: int
+    smtp_host: str
+    smtp_port: int
+    health_port: int
+    hostname: str
+    drain_seconds: float
+    proxy_protocol: bool
+    tls_cert: Path | None
+    tls_key: Path | None
+    bucket: str | None
+    table: str | None
+    data_dir: Path
+    buffer_budget: int
+    metrics_interval: float
+    retention_days: int
+    retention_overrides: Mapping[str, int] = field(default_factory=dict)
+    log_level: str = "INFO"
+
+
+def resolve(
+    mode: Mode, flags: Mapping[str, str | None], env: Mapping[str, str] | None = None
+) -> dict[str, str | None]:
+    """Raw values by option name: flag, else environment, else the command's default."""
+    env = os.environ if env is None else env
+    raw: dict[str, str | None] = {}
+    for opt in OPTIONS:
+        value = flags.get(opt.name)
+        if value is None:
+            value = env.get(opt.env) or None
+        if value is None:
+            value = opt.relay_default if mode == "relay" else opt.up_default
+        raw[opt.name] = value
+    return raw
+
+
+def load(
+    mode: Mode, flags: Mapping[str, str | None], env: Mapping[str, str] | None = None
+) -> Settings:
+    raw = resolve(mode, flags, env)
+
+    def name(key: str) -> str:
+        opt = next(o for o in OPTIONS if o.name == key)
+        return f"{opt.env} ({opt.flag})"
+
+    def integer(key: str, low: int, high: int | None = None) -> int:
+        text = raw[key] or ""
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{name(key)} must be a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"{name(key)} must be {bound}, got {value}")
+        return value
+
+    def number(key: str, low: float) -> float:
+        text = raw[key] or ""
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{name(key)} must be a number, got {text!r}") from None
+        if value < low:
+            raise ConfigError(f"{name(key)} must be at least {low}, got {value}")
+        return value
+
+    domains = _domains(raw["domains"], name("domains"))
+    tls_cert, tls_key = raw["tls_cert"], raw["tls_key"]
+    if bool(tls_cert) != bool(tls_key):
+        raise ConfigError(f"{name('tls_cert')} and {name('tls_key')} must be given together")
+    for key, path in (("tls_cert", tls_cert), ("tls_key", tls_key)):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{name(key)}: no such file {path}")
+    level = (raw["log_level"] or "").upper()
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"{name('log_level')} must be one of {', '.join(_LOG_LEVELS)}")
+    proxy = (raw["proxy_protocol"] or "").lower()
+    if proxy not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name('proxy_protocol')} must be on or off, got {proxy!r}")
+    return Settings(
+        domains=domains,
+        max_message_size=integer("max_message_size", 1024),
+        max_recipients=integer("max_recipients", 1, 10000),
+        max_sessions=integer("max_sessions", 1),
+        smtp_host=raw["smtp_host"] or "",
+        smtp_port=integer("smtp_port", 0, 65535),
+        health_port=integer("health_port", 0, 65535),
+        hostname=raw["hostname"] or socket.getfqdn(),
+        drain_seconds=number("drain_seconds", 0),
+        proxy_protocol=proxy in ("on", "true", "1", "yes"),
+        tls_cert=Path(tls_cert) if tls_cert else None,
+        tls_key=Path(tls_key) if tls_key else None,
+        bucket=raw["bucket"],
+        table=raw["table"],
+        data_dir=Path(raw["data_dir"] or "./inlet-data"),
+        buffer_budget=integer("buffer_budget", 1 << 20),
+        metrics_interval=number("metrics_interval", 1),
+        retention_days=integer("retention_days", 0),
+        retention_overrides=_overrides(raw["retention_overrides"], name("retention_overrides")),
+        log_level=level,
+    )
+
+
+def _domains(text: str | None, label: str) -> tuple[str, ...]:
+    if not text or not text.strip():
+        raise ConfigError(
+            f"{label} is required: the domains to accept mail for (an open relay is never a default)"
+        )
+    domains = tuple(d.strip().lower().rstrip(".") for d in text.split(",") if d.strip())
+    for domain in domains:
+        try:
+            ascii_name = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_name = ""
+        if not _DOMAIN.match(ascii_name):
+            raise ConfigError(f"{label}: {domain!r} is not a domain name")
+    return domains
+
+
+def _overrides(text: str | None, label: str) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        domain, sep, days = item.partition("=")
+        if not sep or not days.strip().isdigit():
+            raise ConfigError(f"{label}: expected domain=days, got {item.strip()!r}")
+        result[_domains(domain, label)[0]] = int(days)
+    return result

@@ -1,0 +1,39 @@
+"""aiosmtpd handler hooks: the relay's policy at the envelope commands."""
+
+from typing import Any
+
+from relay.context import RelayContext
+from relay.policy import recipient_refusal
+
+
+class RelayHandler:
+    def __init__(self, context: RelayContext) -> None:
+        self.context = context
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        # No AUTH mechanism is offered (none is configured); PIPELINING is (RFC 2920).
+        kept = [r for r in responses[:-1] if not r.startswith("250-AUTH")]
+        return [*kept, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        refusal = recipient_refusal(
+            address,
+            self.context.domains,
+            len(envelope.rcpt_tos),
+            self.context.max_recipients,
+        )
+        if refusal is not None:
+            self.context.metrics.reply(int(refusal[:3]))
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_PROXY(self, server: Any, session: Any, envelope: Any, proxy_data: Any) -> bool:
+        # aiosmtpd has already parsed and validated the header; keep it on the session.
+        return bool(proxy_data)

@@ -1,0 +1,113 @@
+"""Relay metrics, aggregated in memory and written as one CloudWatch Embedded Metric Format
+document per interval (never a line per message).
+
+The names here are the contract with the CDK app's alarms and dashboard (issue 5 holds them
+together in a test): namespace `Inlet`, dimension `Service=relay`, and `ReplyCode` on `Replies`.
+"""
+
+import json
+import random
+import time
+from collections import Counter
+from typing import Any, TextIO
+
+NAMESPACE = "Inlet"
+SERVICE = "relay"
+SESSIONS = "Sessions"
+REPLIES = "Replies"
+MESSAGES_STORED = "MessagesStored"
+BYTES_STORED = "BytesStored"
+STORE_LATENCY = "StoreLatency"
+STORE_FAILURES = "StoreFailures"
+# EMF allows at most 100 values per metric in one document: latencies are reservoir-sampled.
+_MAX_VALUES = 100
+
+
+class RelayMetrics:
+    def __init__(self, *, clock: Any = time.time) -> None:
+        self._clock = clock
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sessions = 0
+        self.replies: Counter[str] = Counter()
+        self.messages_stored = 0
+        self.bytes_stored = 0
+        self.store_failures = 0
+        self._latencies: list[float] = []
+        self._latency_seen = 0
+
+    def session_opened(self) -> None:
+        self.sessions += 1
+
+    def reply(self, code: int) -> None:
+        self.replies[str(code)] += 1
+
+    def stored(self, size: int, seconds: float) -> None:
+        self.messages_stored += 1
+        self.bytes_stored += size
+        self._latency(seconds * 1000)
+
+    def store_failed(self) -> None:
+        self.store_failures += 1
+
+    def _latency(self, ms: float) -> None:
+        self._latency_seen += 1
+        if len(self._latencies) < _MAX_VALUES:
+            self._latencies.append(ms)
+        else:
+            slot = random.randrange(self._latency_seen)  # noqa: S311 - sampling, not security
+            if slot < _MAX_VALUES:
+                self._latencies[slot] = ms
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The EMF documents for everything counted since the last flush, then reset."""
+        stamp = int(self._clock() * 1000)
+        counts: dict[str, Any] = {
+            SESSIONS: (self.sessions, "Count"),
+            MESSAGES_STORED: (self.messages_stored, "Count"),
+            BYTES_STORED: (self.bytes_stored, "Bytes"),
+            STORE_FAILURES: (self.store_failures, "Count"),
+        }
+        if self._latencies:
+            counts[STORE_LATENCY] = ([round(v, 3) for v in self._latencies], "Milliseconds")
+        docs = [_emf(stamp, [["Service"]], {"Service": SERVICE}, counts)]
+        for code, n in sorted(self.replies.items()):
+            docs.append(
+                _emf(
+                    stamp,
+                    [["Service", "ReplyCode"]],
+                    {"Service": SERVICE, "ReplyCode": code},
+                    {REPLIES: (n, "Count")},
+                )
+            )
+        self._reset()
+        return docs
+
+    def flush(self, out: TextIO) -> None:
+        for doc in self.documents():
+            out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+        out.flush()
+
+
+def _emf(
+    stamp: int,
+    dimensions: list[list[str]],
+    dims: dict[str, str],
+    metrics: dict[str, tuple[Any, str]],
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": stamp,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": dimensions,
+                    "Metrics": [{"Name": k, "Unit": unit} for k, (_, unit) in metrics.items()],
+                }
+            ],
+        },
+        **dims,
+    }
+    doc.update({k: value for k, (value, _) in metrics.items()})
+    return doc

@@ -1,0 +1,144 @@
+"""One relay process: SMTP listener, health endpoint, metrics flusher and graceful drain."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TextIO
+
+from inlet.blobstore import BlobStore
+from inlet.envelope import Envelope
+from inlet.settings import Settings
+from relay.budget import ByteBudget
+from relay.context import RelayContext
+from relay.handler import RelayHandler
+from relay.health import serve_health
+from relay.protocol import InletSMTP
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    def __init__(
+        self,
+        settings: Settings,
+        store: BlobStore,
+        *,
+        relay_id: str,
+        on_stored: Callable[[Envelope], None] | None = None,
+        metrics_out: TextIO | None = None,
+        workers: int = 32,
+    ) -> None:
+        self.settings = settings
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
+        self.context = RelayContext.accepting(
+            settings.domains,
+            store=store,
+            hostname=settings.hostname,
+            relay_id=relay_id,
+            max_message_size=settings.max_message_size,
+            max_recipients=settings.max_recipients,
+            max_sessions=settings.max_sessions,
+            budget=ByteBudget(settings.buffer_budget),
+            executor=self.executor,
+            on_stored=on_stored,
+        )
+        self._metrics_out = metrics_out or sys.stdout
+        self._smtp: asyncio.Server | None = None
+        self._health: asyncio.Server | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self.stopped = asyncio.Event()
+
+    @property
+    def smtp_port(self) -> int:
+        assert self._smtp is not None
+        port: int = self._smtp.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def health_port(self) -> int:
+        assert self._health is not None
+        port: int = self._health.sockets[0].getsockname()[1]
+        return port
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        s = self.settings
+        if s.tls_cert is None or s.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(s.tls_cert, s.tls_key)
+        return context
+
+    async def start(self) -> None:
+        s = self.settings
+        handler = RelayHandler(self.context)
+        tls = self._tls_context()
+        loop = asyncio.get_running_loop()
+
+        def factory() -> InletSMTP:
+            return InletSMTP(
+                handler,
+                context=self.context,
+                hostname=s.hostname,
+                ident="Inlet ESMTP",
+                enable_SMTPUTF8=True,
+                decode_data=False,
+                tls_context=tls,
+                auth_require_tls=True,
+                auth_exclude_mechanism=["LOGIN", "PLAIN"],
+                proxy_protocol_timeout=10 if s.proxy_protocol else None,
+                loop=loop,
+            )
+
+        self._health = await serve_health(s.smtp_host, s.health_port, lambda: self.context.draining)
+        self._smtp = await loop.create_server(factory, s.smtp_host, s.smtp_port)
+        self._flusher = asyncio.create_task(self._flush_metrics())
+
+    async def _flush_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.metrics_interval)
+            self.context.metrics.flush(self._metrics_out)
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.drain()))
+
+    async def drain(self) -> None:
+        """Stop taking mail: health turns 503, new and idle sessions get 421, sessions in DATA
+        may finish until the deadline; then everything closes."""
+        ctx = self.context
+        if ctx.draining:
+            return
+        ctx.draining = True
+        log.info("draining", extra={"in_data": len(ctx.in_data), "sessions": len(ctx.sessions)})
+        for session in list(ctx.sessions):
+            session.close_idle()
+        if ctx.in_data:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.data_finished.wait(), self.settings.drain_seconds)
+        for session in list(ctx.sessions):
+            if session.transport is not None:
+                session.transport.close()  # past the deadline: no reply, the sender retries
+        await self.close()
+
+    async def close(self) -> None:
+        for server in (self._smtp, self._health):
+            if server is not None:
+                server.close()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        # Let cancelled sessions schedule their cleanup, then wait for every store call.
+        await asyncio.sleep(0)
+        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
+        self.context.metrics.flush(self._metrics_out)
+        self.stopped.set()
+
+    async def serve_forever(self) -> None:
+        await self.stopped.wait()
