@@ -5,13 +5,13 @@ import json
 from inlet import keys
 from inlet.blobstore import BlobStore
 from inlet.envelope import ENVELOPE_KEY_META, ENVELOPE_META, Envelope
-from inlet.errors import NotFoundError, PermanentError
+from inlet.errors import ConfigError, NotFoundError, PermanentError
 from inlet.ids import is_valid_id
 
 
 def check_id(message_id: str) -> str:
     if not is_valid_id(message_id):
-        raise PermanentError(f"not an Inlet message id: {message_id!r}")
+        raise ConfigError(f"not an Inlet message id: {message_id!r}")
     return message_id
 
 

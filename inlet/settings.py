@@ -172,7 +172,7 @@ def load(
 def _domains(text: str | None, label: str) -> tuple[str, ...]:
     if not text or not text.strip():
         raise ConfigError(
-            f"{label} is required: the domains to accept mail for (an open relay is never a default)"
+            f"{label} is required: the domains to accept mail for (never an open relay)"
         )
     domains = tuple(d.strip().lower().rstrip(".") for d in text.split(",") if d.strip())
     for domain in domains:

@@ -30,7 +30,7 @@ T = TypeVar("T")
 READ_SIZE = 64 * 1024
 
 
-class InletSMTP(SMTP):  # type: ignore[misc]
+class InletSMTP(SMTP):
     # Also the StreamReader's limit, which sets its flow-control window: large enough for
     # DATA chunks, small enough to bound per-connection buffering.
     line_length_limit = 32 * 1024
@@ -75,7 +75,11 @@ class InletSMTP(SMTP):  # type: ignore[misc]
         if arg:
             for param in arg.upper().split()[1:]:
                 name, _, value = param.partition("=")
-                if name == "SIZE" and value.isdigit() and int(value) > self.data_size_limit:
+                if (
+                    name == "SIZE"
+                    and value.isdigit()
+                    and int(value) > self.context.max_message_size
+                ):
                     self.context.metrics.reply(552)
                     await self.push(REFUSE_SIZE)
                     return
@@ -104,7 +108,7 @@ class InletSMTP(SMTP):  # type: ignore[misc]
         finally:
             self.context.data_ended(self)
             self.context.budget.release(self)
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
         self.context.metrics.reply(int(reply[:3]))
         await self.push(reply)
         if self.context.draining:
@@ -130,8 +134,10 @@ class InletSMTP(SMTP):  # type: ignore[misc]
                     raise ConnectionResetError("connection closed during DATA")
                 content, leftover = scanner.feed(chunk)
                 if leftover:
-                    # Pipelined commands after the end of data belong to the session again.
-                    self._reader._buffer[0:0] = leftover
+                    # Pipelined commands after the end of data belong to the session again:
+                    # put them back where aiosmtpd's command loop reads (it, too, reaches
+                    # into the reader's buffer, for STARTTLS).
+                    self._reader._buffer[0:0] = leftover  # type: ignore[attr-defined]
                 if too_big or failure is not None:
                     continue  # read and discard the rest of DATA; reply at its end
                 content_size += len(content)

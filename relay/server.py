@@ -121,21 +121,23 @@ class Relay:
         if ctx.in_data:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ctx.data_finished.wait(), self.settings.drain_seconds)
-        for session in list(ctx.sessions):
-            if session.transport is not None:
-                session.transport.close()  # past the deadline: no reply, the sender retries
         await self.close()
 
     async def close(self) -> None:
         for server in (self._smtp, self._health):
             if server is not None:
                 server.close()
+        for session in list(self.context.sessions):
+            if session.transport is not None:
+                session.transport.close()  # past the deadline: no reply, the sender retries
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        # Let cancelled sessions schedule their cleanup, then wait for every store call.
-        await asyncio.sleep(0)
+        # Let closed sessions run their cancellation and schedule cleanup, then wait for every
+        # store call to return.
+        for _ in range(3):
+            await asyncio.sleep(0)
         await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
         self.context.metrics.flush(self._metrics_out)
         self.stopped.set()

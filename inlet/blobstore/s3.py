@@ -104,7 +104,7 @@ class S3BlobStore:
         metadata: Mapping[str, str] | None = None,
         sha256: bytes | None = None,
     ) -> None:
-        body = data if isinstance(data, bytes | bytearray) else bytes(data)
+        body = bytes(data)  # botocore and its emulators need bytes, not a bytearray
         digest = sha256 if sha256 is not None else hashlib.sha256(body).digest()
         try:
             self._client.put_object(
@@ -159,8 +159,9 @@ class S3BlobStore:
 
 
 class S3Upload:
-    """Buffers until a full part has arrived; only then starts a multipart upload. An upload
-    that completes below one part is a single PutObject."""
+    """Collects writes until a part's worth has arrived; only then starts a multipart upload.
+    An upload that completes below one part is a single PutObject. Parts are sent as soon as
+    they reach `part_size` (S3 allows parts of unequal size), so memory stays at about one part."""
 
     def __init__(
         self, store: S3BlobStore, key: str, content_type: str, metadata: dict[str, str]
@@ -169,7 +170,8 @@ class S3Upload:
         self._key = key
         self._content_type = content_type
         self._metadata = metadata
-        self._buffer = bytearray()
+        self._pieces: list[bytes] = []
+        self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
         self._done = False
@@ -180,22 +182,24 @@ class S3Upload:
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return self._buffered
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._buffer += data
-        size = self._store.part_size
-        try:
-            while len(self._buffer) >= size:
-                # Hand the full buffer to botocore as the part (no copy); keep only the excess.
-                body, self._buffer = self._buffer, self._buffer[size:]
-                del body[size:]
-                self._send_part(body)
-        except BaseException:
-            self.abort()
-            raise
+        self._pieces.append(bytes(data))
+        self._buffered += len(data)
+        if self._buffered >= self._store.part_size:
+            try:
+                self._send_part(self._take())
+            except BaseException:
+                self.abort()
+                raise
 
-    def _send_part(self, body: bytearray) -> None:
+    def _take(self) -> bytes:
+        body = b"".join(self._pieces)
+        self._pieces, self._buffered = [], 0
+        return body
+
+    def _send_part(self, body: bytes) -> None:
         client, bucket = self._store._client, self._store.bucket
         try:
             if self._upload_id is None:
@@ -226,13 +230,13 @@ class S3Upload:
             if self._upload_id is None:
                 self._store.put(
                     self._key,
-                    self._buffer,
+                    self._take(),
                     content_type=self._content_type,
                     metadata=self._metadata,
                 )
             else:
-                if self._buffer or not self._parts:
-                    self._send_part(self._buffer)
+                if self._pieces:
+                    self._send_part(self._take())
                 try:
                     self._store._client.complete_multipart_upload(
                         Bucket=self._store.bucket,
@@ -246,10 +250,9 @@ class S3Upload:
             self.abort()
             raise
         self._done = True
-        self._buffer = bytearray()
 
     def abort(self) -> None:
-        self._buffer = bytearray()
+        self._pieces, self._buffered = [], 0
         if self._upload_id is None or self._done:
             return
         upload_id, self._upload_id = self._upload_id, None

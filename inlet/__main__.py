@@ -1,0 +1,5 @@
+import sys
+
+from inlet.cli import main
+
+sys.exit(main())

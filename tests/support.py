@@ -1,0 +1,112 @@
+"""Test helpers: a real relay on 127.0.0.1 in its own event-loop thread, and raw SMTP."""
+
+import asyncio
+import dataclasses
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from inlet.blobstore import BlobStore
+from inlet.settings import Settings, load
+from relay.server import Relay
+
+DOMAIN = "example.com"
+
+
+def settings(**overrides: Any) -> Settings:
+    base = load(
+        "up",
+        {"smtp_port": "0", "health_port": "0", "hostname": "relay.test", "domains": DOMAIN},
+        env={},
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+class RunningRelay:
+    def __init__(self, relay: Relay, loop: asyncio.AbstractEventLoop) -> None:
+        self.relay = relay
+        self.loop = loop
+
+    @property
+    def port(self) -> int:
+        return self.relay.smtp_port
+
+    @property
+    def health_port(self) -> int:
+        return self.relay.health_port
+
+    def call(self, coro: Any, timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+
+@contextmanager
+def running_relay(
+    store: BlobStore, config: Settings | None = None, **kw: Any
+) -> Iterator[RunningRelay]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def make() -> Relay:
+        relay = Relay(config or settings(), store, relay_id="test-relay", **kw)
+        await relay.start()
+        return relay
+
+    relay = asyncio.run_coroutine_threadsafe(make(), loop).result(10)
+    running = RunningRelay(relay, loop)
+    try:
+        yield running
+    finally:
+        if not relay.stopped.is_set():
+            running.call(relay.close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+class RawSMTP:
+    """A byte-level SMTP client for what smtplib will not send (bare LF, no final CRLF...)."""
+
+    def __init__(self, port: int, timeout: float = 10) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+
+    def reply(self) -> str:
+        lines = []
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise ConnectionError("closed")
+            lines.append(line.decode())
+            if line[3:4] != b"-":
+                return "".join(lines)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def cmd(self, line: str) -> str:
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def queued_id(reply: str) -> str:
+    assert reply.startswith("250 2.0.0 Ok: queued as "), reply
+    return reply.split()[-1]
+
+
+def health_status(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()

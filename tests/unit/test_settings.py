@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from inlet.errors import ConfigError
+from inlet.settings import load
+
+pytestmark = pytest.mark.unit
+
+
+def test_relay_requires_domains_and_never_defaults_to_open_relay() -> None:
+    with pytest.raises(ConfigError, match=r"INLET_DOMAINS \(--domains\) is required"):
+        load("relay", {}, env={})
+
+
+def test_up_has_local_defaults() -> None:
+    s = load("up", {}, env={})
+    assert s.domains == ("example.com",)
+    assert (s.smtp_host, s.smtp_port, s.health_port) == ("127.0.0.1", 2525, 8025)
+    assert s.data_dir == Path("./inlet-data")
+    assert s.max_message_size == 40 * 1024 * 1024
+    assert s.bucket is None
+
+
+def test_flag_beats_environment_beats_default() -> None:
+    env = {"INLET_DOMAINS": "a.example, B.example.", "INLET_MAX_RECIPIENTS": "7"}
+    s = load("relay", {"max_recipients": "9"}, env=env)
+    assert s.domains == ("a.example", "b.example")
+    assert s.max_recipients == 9
+    assert (s.smtp_host, s.smtp_port) == ("0.0.0.0", 25)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"INLET_MAX_MESSAGE_SIZE": "big"},
+            r"INLET_MAX_MESSAGE_SIZE \(--max-message-size\) must be a whole number",
+        ),
+        ({"INLET_SMTP_PORT": "70000"}, "must be between 0 and 65535"),
+        ({"INLET_DOMAINS": "not a domain"}, "is not a domain name"),
+        ({"INLET_TLS_CERT": "/nonexistent.pem"}, "must be given together"),
+        ({"INLET_LOG_LEVEL": "LOUD"}, "must be one of"),
+        ({"INLET_PROXY_PROTOCOL": "maybe"}, "must be on or off"),
+        ({"INLET_RETENTION_OVERRIDES": "a.example"}, "expected domain=days"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        load("up", {}, env=env)
+    assert "\n" not in str(info.value)
+
+
+def test_retention_overrides_parse() -> None:
+    s = load("up", {"retention_overrides": "legal.example.com=3650, tmp.example.com=7"}, env={})
+    assert s.retention_overrides == {"legal.example.com": 3650, "tmp.example.com": 7}
