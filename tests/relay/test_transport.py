@@ -1,5 +1,6 @@
 """STARTTLS, PROXY v2, and the memory budget under concurrent large messages."""
 
+import smtplib
 import socket
 import ssl
 import struct
@@ -25,20 +26,18 @@ def test_starttls_is_offered_and_recorded(fs_store: FilesystemBlobStore, tmp_pat
     cert.private_key_pem.write_to_path(str(key_path))
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
-    import smtplib
-
-    with running_relay(fs_store, settings(tls_cert=cert_path, tls_key=key_path)) as relay:
-        with smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as smtp:
-            smtp.ehlo("client.test")
-            assert smtp.has_extn("starttls")
-            smtp._host = "relay.test"  # the name the certificate was issued for
-            smtp.starttls(context=client_ctx)
-            smtp.ehlo("client.test")
-            assert not smtp.has_extn("starttls")
-            assert (
-                smtp.sendmail("a@example.org", ["b@example.com"], b"Subject: tls\r\n\r\nx\r\n")
-                == {}
-            )
+    config = settings(tls_cert=cert_path, tls_key=key_path)
+    with (
+        running_relay(fs_store, config) as relay,
+        smtplib.SMTP("127.0.0.1", relay.port, timeout=10) as smtp,
+    ):
+        smtp.ehlo("client.test")
+        assert smtp.has_extn("starttls")
+        smtp._host = "relay.test"  # the name the certificate was issued for
+        smtp.starttls(context=client_ctx)
+        smtp.ehlo("client.test")
+        assert not smtp.has_extn("starttls")
+        assert smtp.sendmail("a@example.org", ["b@example.com"], b"Subject: tls\r\n\r\nx\r\n") == {}
     (key,) = list(fs_store.list("raw/"))
     mid = key.rsplit("/", 1)[-1].removesuffix(".eml")
     env = load_envelope(fs_store, mid)
