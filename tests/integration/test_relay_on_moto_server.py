@@ -1,0 +1,63 @@
+"""`inlet relay` as the container runs it, against moto's HTTP server on 127.0.0.1, configured
+only through boto3's standard environment variables; then `inlet show` reads it back."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.relay.test_process import inlet_process, start_data
+from tests.support import queued_id
+
+pytestmark = pytest.mark.integration
+BUCKET = "inlet-integration"
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def test_relay_stores_in_s3_and_show_reads_it_back(moto_endpoint: str, tmp_path: Path) -> None:
+    big = b"Subject: big\r\n\r\n" + (b"b" * 998 + b"\r\n") * 7000  # ~7 MB: multipart
+    with inlet_process(tmp_path, "relay", "--domains", "example.com", "--bucket", BUCKET) as (
+        proc,
+        port,
+        _,
+    ):
+        ids = []
+        for content in (b"Subject: small\r\n\r\n.dot\r\n", big):
+            client = start_data(port)
+            client.send(content.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+            ids.append(queued_id(client.reply().strip()))
+            client.close()
+        proc.terminate()
+        assert proc.wait(20) == 0
+    env = {**os.environ, "INLET_BUCKET": BUCKET}
+    for mid, content in zip(ids, (b"Subject: small\r\n\r\n.dot\r\n", big), strict=True):
+        raw = subprocess.run(
+            [sys.executable, "-m", "inlet", "show", mid, "--raw"],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert raw.endswith(b"\r\n" + content)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert sorted(k.split("/")[0] for k in keys) == ["envelope", "raw", "raw"]
