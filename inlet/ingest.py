@@ -43,12 +43,16 @@ class IncomingMessage:
         return len(self._pending) + (self._upload.buffered if self._upload else 0)
 
     def write(self, data: bytes | bytearray) -> None:
+        """Append `data`. A bytearray may be kept as it is (no copy): do not reuse it."""
         self._hash.update(data)
         self.size += len(data)
         if self._upload is not None:
             self._upload.write(data)
             return
-        self._pending += data
+        if not self._pending and isinstance(data, bytearray):
+            self._pending = data
+        else:
+            self._pending += data
         if len(self._pending) > self._store.max_single_put:
             self._upload = self._store.begin(
                 self.raw_key,
