@@ -11,12 +11,13 @@ import base64
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inlet.blobstore import Blob, StorageError
+from inlet.blobstore.pieces import PiecesReader
 from inlet.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ class S3Upload:
         self._key = key
         self._content_type = content_type
         self._metadata = metadata
-        self._pieces: list[bytes] = []
+        self._pieces: list[bytes | bytearray] = []
         self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
@@ -185,7 +186,8 @@ class S3Upload:
         return self._buffered
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._pieces.append(bytes(data))
+        # A bytearray is kept as it is (the port lets an upload keep what it is given).
+        self._pieces.append(data if isinstance(data, bytes | bytearray) else bytes(data))
         self._buffered += len(data)
         if self._buffered >= self._store.part_size:
             try:
@@ -194,13 +196,16 @@ class S3Upload:
                 self.abort()
                 raise
 
-    def _take(self) -> bytes:
-        body = b"".join(self._pieces)
-        self._pieces, self._buffered = [], 0
-        return body
+    def _take(self) -> list[bytes | bytearray]:
+        pieces, self._pieces, self._buffered = self._pieces, [], 0
+        return pieces
 
-    def _send_part(self, body: bytes) -> None:
+    def _send_part(self, pieces: list[bytes | bytearray]) -> None:
         client, bucket = self._store._client, self._store.bucket
+        digest = hashlib.sha256()
+        for piece in pieces:
+            digest.update(piece)
+        checksum = _b64(digest.digest())
         try:
             if self._upload_id is None:
                 created = client.create_multipart_upload(
@@ -212,15 +217,15 @@ class S3Upload:
                 )
                 self._upload_id = created["UploadId"]
             number = len(self._parts) + 1
-            checksum = _b64(hashlib.sha256(body).digest())
-            part = client.upload_part(
-                Bucket=bucket,
-                Key=self._key,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=body,
-                ChecksumSHA256=checksum,
-            )
+            with PiecesReader(pieces) as body:
+                part = client.upload_part(
+                    Bucket=bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
+                    PartNumber=number,
+                    Body=cast("IO[bytes]", body),  # a seekable binary file, as botocore needs
+                    ChecksumSHA256=checksum,
+                )
         except (BotoCoreError, ClientError) as exc:
             raise _translate(exc, f"{self._key} part {len(self._parts) + 1}") from exc
         self._parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": checksum})
@@ -230,7 +235,7 @@ class S3Upload:
             if self._upload_id is None:
                 self._store.put(
                     self._key,
-                    self._take(),
+                    b"".join(self._take()),
                     content_type=self._content_type,
                     metadata=self._metadata,
                 )
