@@ -132,6 +132,9 @@ class InletSMTP(SMTP):
                 chunk = await self._reader.read(READ_SIZE)
                 if not chunk:
                     raise ConnectionResetError("connection closed during DATA")
+                # aiosmtpd restarts its idle timer only per command; a large message from a
+                # slow sender is activity too (RFC 5321 §4.5.3.2.5 times each data block).
+                self._reset_timeout()
                 content, leftover = scanner.feed(chunk)
                 if leftover:
                     # Pipelined commands after the end of data belong to the session again:
@@ -163,6 +166,7 @@ class InletSMTP(SMTP):
         if too_big:
             return REFUSE_SIZE
         if failure is None:
+            self._reset_timeout()  # the store's own timeouts bound the commit
             try:
                 envelope = await self._blocking(
                     _finish, incoming, batch, self._envelope_builder(message_id, received)

@@ -32,6 +32,7 @@ class Relay:
         on_stored: Callable[[Envelope], None] | None = None,
         metrics_out: TextIO | None = None,
         workers: int = 32,
+        idle_timeout: float = 300,
     ) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
@@ -48,6 +49,7 @@ class Relay:
             on_stored=on_stored,
         )
         self._metrics_out = metrics_out or sys.stdout
+        self._idle_timeout = idle_timeout
         self._smtp: asyncio.Server | None = None
         self._health: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -91,6 +93,7 @@ class Relay:
                 auth_require_tls=True,
                 auth_exclude_mechanism=["LOGIN", "PLAIN"],
                 proxy_protocol_timeout=10 if s.proxy_protocol else None,
+                timeout=self._idle_timeout,
                 loop=loop,
             )
 

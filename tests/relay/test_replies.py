@@ -2,6 +2,7 @@
 
 import smtplib
 import socket
+import time
 
 import pytest
 
@@ -210,3 +211,21 @@ def test_connection_lost_mid_data_leaves_nothing(store: BlobStore) -> None:
     assert [keys.id_from_key(k) for k in store.list("raw/")] == [ok]
     if isinstance(store, FilesystemBlobStore):
         assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_a_slow_sender_is_not_cut_off_mid_data(fs_store: FilesystemBlobStore) -> None:
+    with running_relay(fs_store, idle_timeout=0.5) as relay:
+        client = session(relay.port)
+        client.cmd("MAIL FROM:<a@example.org>")
+        client.cmd("RCPT TO:<b@example.com>")
+        assert client.cmd("DATA").startswith("354")
+        for i in range(8):  # 1.6 s in all, never 0.5 s without a byte
+            client.send(b"line %d\r\n" % i)
+            time.sleep(0.2)
+        client.send(b".\r\n")
+        mid = queued_id(client.reply().strip())
+        time.sleep(0.8)  # idle between commands still times out
+        with pytest.raises(ConnectionError):
+            client.cmd("NOOP")
+        client.close()
+    assert load_raw(fs_store, mid).endswith(b"line 7\r\n")
