@@ -19,22 +19,28 @@ class DataScanner:
         self._virtual = 2
         self.done = False
 
-    def feed(self, chunk: bytes) -> tuple[bytes, bytes | None]:
+    def feed(self, chunk: bytes) -> tuple[bytes | memoryview, bytes | None]:
         """Content decoded from `chunk`, and the bytes after the end marker once it is seen
-        (pipelined commands that belong to the SMTP session again), else None."""
+        (pipelined commands that belong to the SMTP session again), else None. The content is
+        a view (no copy) when there was no dot-stuffing to undo; use it before the next feed."""
         if self.done:
             raise RuntimeError("DATA already ended")
         data = self._carry + chunk
-        end = data.find(TERMINATOR)
+        # One search answers both questions in the common case: the end marker starts with a
+        # CRLF-dot, so a chunk without one has neither stuffing nor the end in it.
+        first = data.find(_STUFFED)
+        end = data.find(TERMINATOR, first) if first >= 0 else -1
         leftover: bytes | None
         if end >= 0:
-            body, leftover = data[: end + 2], data[end + len(TERMINATOR) :]
+            cut, leftover = end + 2, data[end + len(TERMINATOR) :]
             self._carry = b""
             self.done = True
         else:
-            cut = _safe_cut(data, len(data) - _HOLD)
-            body, self._carry, leftover = data[:cut], data[cut:], None
-        body = body.replace(_STUFFED, b"\r\n")
+            cut = len(data) - _HOLD if first < 0 else _safe_cut(data, len(data) - _HOLD)
+            cut = max(cut, 0)
+            self._carry, leftover = data[cut:], None
+        unstuff = 0 <= first < cut
+        body = data[:cut].replace(_STUFFED, b"\r\n") if unstuff else memoryview(data)[:cut]
         if self._virtual and body:
             strip = min(self._virtual, len(body))
             body = body[strip:]

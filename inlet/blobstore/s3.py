@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+_FILE_BODY_MIN = 256 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 # Bounded so that a stalled S3 turns into a 4xx reply within minutes, not never.
@@ -105,19 +106,24 @@ class S3BlobStore:
         metadata: Mapping[str, str] | None = None,
         sha256: bytes | None = None,
     ) -> None:
-        body = bytes(data)  # botocore and its emulators need bytes, not a bytearray
-        digest = sha256 if sha256 is not None else hashlib.sha256(body).digest()
+        digest = sha256 if sha256 is not None else hashlib.sha256(data).digest()
+        # Large bodies go as a seekable file over the caller's buffer; small ones are copied
+        # to bytes (a file body costs an Expect: 100-continue round trip).
+        body = PiecesReader([data]) if len(data) >= _FILE_BODY_MIN else bytes(data)
         try:
             self._client.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=body,
+                Body=cast("IO[bytes]", body),
                 ContentType=content_type,
                 Metadata=dict(metadata or {}),
                 ChecksumSHA256=_b64(digest),
             )
         except (BotoCoreError, ClientError) as exc:
             raise _translate(exc, key) from exc
+        finally:
+            if isinstance(body, PiecesReader):
+                body.close()  # release its view of the caller's buffer
 
     def begin(
         self,
