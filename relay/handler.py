@@ -15,8 +15,10 @@ class RelayHandler:
     ) -> list[str]:
         session.host_name = hostname
         # No AUTH mechanism is offered (none is configured); PIPELINING is (RFC 2920).
+        # ENHANCEDSTATUSCODES is not: RFC 2034 would then require a code on every reply,
+        # and aiosmtpd's own replies ("250 OK", "503 Error: ...") carry none.
         kept = [r for r in responses[:-1] if not r.startswith("250-AUTH")]
-        return [*kept, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+        return [*kept, "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
