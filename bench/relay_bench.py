@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -311,7 +312,7 @@ class Slot:
     bucket: str = ""
 
 
-class Target:
+class Target(ABC):
     key = ""
     label = ""
     uses_moto = False
@@ -326,14 +327,14 @@ class Target:
             slot.bucket = f"bench-{self.key}-{uuid.uuid4().hex[:12]}"
             self.moto.client.create_bucket(Bucket=slot.bucket)
 
-    def start(self, slot: Slot) -> Child:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self, slot: Slot) -> Child: ...
 
     def ready(self, slot: Slot, server: Child) -> Callable[[], bool]:
         return stdout_has(server, b"inlet relay: SMTP on ")
 
-    def accepted(self, slot: Slot, server: Child, sent: int) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def accepted(self, slot: Slot, server: Child, sent: int) -> int: ...
 
     def details(self, slot: Slot, server: Child) -> dict[str, Any]:
         """Extra facts for the JSON (left-over uploads or temp files, relay metrics)."""
