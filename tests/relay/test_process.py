@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -80,9 +80,10 @@ def start_data(port: int) -> RawSMTP:
     return client
 
 
-def test_sigterm_drains_a_session_mid_data(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    with inlet_process(
+def draining_relay(
+    tmp_path: Path, data: Path, *, drain_seconds: int
+) -> AbstractContextManager[tuple[subprocess.Popen[str], int, int]]:
+    return inlet_process(
         tmp_path,
         "relay",
         "--domains",
@@ -90,8 +91,13 @@ def test_sigterm_drains_a_session_mid_data(tmp_path: Path) -> None:
         "--data-dir",
         str(data),
         "--drain-seconds",
-        "20",
-    ) as (proc, port, health):
+        str(drain_seconds),
+    )
+
+
+def test_sigterm_drains_a_session_mid_data(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with draining_relay(tmp_path, data, drain_seconds=20) as (proc, port, health):
         busy = start_data(port)
         busy.send(b"Subject: drain\r\n\r\nfirst half\r\n")
         idle = RawSMTP(port)
@@ -115,16 +121,7 @@ def test_sigterm_drains_a_session_mid_data(tmp_path: Path) -> None:
 
 def test_drain_deadline_cuts_unfinished_data_and_leaves_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with inlet_process(
-        tmp_path,
-        "relay",
-        "--domains",
-        "example.com",
-        "--data-dir",
-        str(data),
-        "--drain-seconds",
-        "1",
-    ) as (proc, port, _):
+    with draining_relay(tmp_path, data, drain_seconds=1) as (proc, port, _):
         stuck = start_data(port)
         stuck.send(b"x" * 3_000_000)  # past one write batch: a temporary file exists
         time.sleep(0.3)
