@@ -125,12 +125,22 @@ class FilesystemBlobStore:
         yield from sorted(keys)
 
     def _commit(self, tmp: Path, key: str, metadata: Mapping[str, str]) -> None:
+        """Install a fully written, fsynced temporary file as `key`, its metadata first."""
         if metadata:
-            _write_atomically(self._meta_path(key), json.dumps(dict(metadata)).encode(), self)
-        final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
-        _fsync_dir(final.parent)
+            self._write_file(self._meta_path(key), json.dumps(dict(metadata)).encode())
+        _install(tmp, self._path(key))
+
+    def _write_file(self, path: Path, data: bytes) -> None:
+        f, tmp = self._tmp_file()
+        try:
+            with f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            _install(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _tmp_file(self) -> tuple[BinaryIO, Path]:
         fd, name = tempfile.mkstemp(dir=self.root / _TMP)
@@ -186,18 +196,11 @@ class FilesystemUpload:
             self._tmp = None
 
 
-def _write_atomically(path: Path, data: bytes, store: FilesystemBlobStore) -> None:
-    f, tmp = store._tmp_file()
-    try:
-        with f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def _install(tmp: Path, final: Path) -> None:
+    """Rename into place and make the rename durable (fsync of the directory)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
 
 
 def _fsync_dir(path: Path) -> None:
