@@ -18,6 +18,7 @@ class ByteBudget:
         self.peak = 0
         self._held: dict[object, int] = {}
         self._changed = asyncio.Condition()
+        self._waiting = 0
 
     def held(self, owner: object) -> int:
         return self._held.get(owner, 0)
@@ -28,17 +29,21 @@ class ByteBudget:
     async def reserve(self, owner: object, amount: int) -> None:
         """Add `amount` to what `owner` holds, waiting while the budget is spent."""
         if self.used + amount > self.limit and not self._is_oldest(owner):
-            async with self._changed:
-                await self._changed.wait_for(
-                    lambda: self.used + amount <= self.limit or self._is_oldest(owner)
-                )
+            self._waiting += 1
+            try:
+                async with self._changed:
+                    await self._changed.wait_for(
+                        lambda: self.used + amount <= self.limit or self._is_oldest(owner)
+                    )
+            finally:
+                self._waiting -= 1
         self._set(owner, self.held(owner) + amount)
 
     def set(self, owner: object, amount: int) -> None:
         """Record that `owner` now holds exactly `amount` (after a flush released some)."""
         before = self.used
         self._set(owner, amount)
-        if self.used < before:
+        if self.used < before and self._waiting:
             asyncio.get_running_loop().create_task(self._notify())
 
     def release(self, owner: object) -> None:
