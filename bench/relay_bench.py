@@ -721,25 +721,18 @@ class Goal:
 GOALS = (
     Goal("(a) CPU per 10 KiB msg", "inlet-s3", "10k", "cpu_ms_per_msg", 1.5, "ms", 3.048, "naive"),
     Goal("(a) CPU per 1 MiB msg", "inlet-s3", "1m", "cpu_ms_per_msg", 6.0, "ms", 27.56, "naive"),
-    Goal(
-        "(a) 50 MiB peak RSS - idle",
-        "inlet-s3",
-        "50m",
-        "rss_growth_mib",
-        16.0,
-        "MiB",
-        205.0,
-        "stock",
-    ),
-    Goal(
-        "(c) 50 MiB peak RSS - idle",
-        "inlet-fs",
-        "50m",
-        "rss_growth_mib",
-        16.0,
-        "MiB",
-        205.0,
-        "stock",
+    *(
+        Goal(
+            f"{tag} 50 MiB peak RSS - idle",
+            cfg,
+            "50m",
+            "rss_growth_mib",
+            16.0,
+            "MiB",
+            205.0,
+            "stock",
+        )
+        for tag, cfg in (("(a)", "inlet-s3"), ("(c)", "inlet-fs"))
     ),
 )
 # The naive peer measured in this run, next to each goal's anchor.

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from inlet import settings as config
-from inlet.errors import ConfigError, InletError, NotFoundError
+from inlet.errors import ConfigError, InletError
 from inlet.logs import configure
 from inlet.messages import load_envelope, load_raw
 from inlet.stores import find_data_dir, open_blob_store, remember_data_dir
@@ -57,9 +57,8 @@ def _serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
     if mode == "up":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         remember_data_dir(settings.data_dir)
-    store = open_blob_store(
-        bucket=settings.bucket if mode == "relay" else None, data_dir=settings.data_dir
-    )
+    bucket = settings.bucket if mode == "relay" else None  # `up` is always embedded
+    store = open_blob_store(bucket=bucket, data_dir=settings.data_dir)
 
     async def run() -> None:
         relay = Relay(settings, store, relay_id=socket.gethostname())
@@ -68,8 +67,7 @@ def _serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
         except OSError as exc:
             raise ConfigError(f"cannot listen: {exc.strerror or exc}") from exc
         relay.install_signal_handlers()
-        uses_s3 = mode == "relay" and settings.bucket
-        where = f"s3://{settings.bucket}" if uses_s3 else str(settings.data_dir.resolve())
+        where = f"s3://{bucket}" if bucket else str(settings.data_dir.resolve())
         print(
             f"inlet {mode}: SMTP on {settings.smtp_host}:{relay.smtp_port}, "
             f"accepting {', '.join(settings.domains)}; storing in {where}; "
@@ -101,6 +99,3 @@ def _show(args: argparse.Namespace) -> int:
     print(f"client:      {envelope.client_ip} (helo {envelope.helo})")
     print(f"size:        {envelope.size} bytes, sha256 {envelope.sha256}")
     return 0
-
-
-__all__ = ["NotFoundError", "main"]

@@ -84,11 +84,10 @@ class IncomingMessage:
             else:
                 self._put_envelope(envelope)
                 self._upload.complete()
-        except InletError as exc:
+        except BaseException as exc:
             self._cleanup(completed_may_exist=True)
-            raise StorageError(str(exc)) from exc
-        except BaseException:
-            self._cleanup(completed_may_exist=True)
+            if isinstance(exc, InletError):
+                raise StorageError(str(exc)) from exc
             raise
         self._pending = bytearray()
         return envelope

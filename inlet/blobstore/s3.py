@@ -83,7 +83,9 @@ class S3BlobStore:
         self._part_size = part_size
         self._write_size = min(write_size, part_size)
         for op in ("PutObject", "UploadPart"):
-            client.meta.events.register(f"before-sign.s3.{op}", _sign_with_known_digest)
+            client.meta.events.register(
+                f"before-sign.s3.{op}", _sign_with_known_digest, unique_id=f"inlet-digest-{op}"
+            )
 
     @property
     def part_size(self) -> int:
