@@ -40,3 +40,13 @@ def id_time(message_id: str) -> datetime:
     for c in message_id[:10]:
         ms = (ms << 5) | _DECODE[c]
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def lowest_id(at: datetime) -> str:
+    """The smallest id minted at or after `at`: a bound for time-range queries over ids."""
+    ms = max(0, int(at.timestamp() * 1000))
+    chars = []
+    for _ in range(10):
+        chars.append(_ALPHABET[ms & 31])
+        ms >>= 5
+    return "".join(reversed(chars)) + "0" * (ID_LENGTH - 10)
