@@ -15,6 +15,8 @@ from typing import Protocol
 
 from inlet.errors import InletError, TransientError
 
+READ_CHUNK = 64 * 1024
+
 
 class StorageError(TransientError):
     """The store did not confirm an operation; the caller may retry later."""
@@ -78,6 +80,11 @@ class BlobStore(Protocol):
     def get(self, key: str) -> Blob:
         """The whole object with its metadata; NotFoundError if there is none."""
 
+    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        """The object's bytes as an iterator of chunks of at most `chunk_size`, so a reader need
+        not hold a large object whole. NotFoundError (raised by this call, not on the first
+        chunk) if there is none; StorageError if reading fails part-way."""
+
     def head(self, key: str) -> Mapping[str, str]:
         """The object's metadata; NotFoundError if there is none."""
 
@@ -88,4 +95,4 @@ class BlobStore(Protocol):
         """Keys starting with `prefix`, in lexicographic order."""
 
 
-__all__ = ["Blob", "BlobStore", "InletError", "StorageError", "Upload"]
+__all__ = ["READ_CHUNK", "Blob", "BlobStore", "InletError", "StorageError", "Upload"]

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from inlet.blobstore import Blob, StorageError
+from inlet.blobstore import READ_CHUNK, Blob, StorageError
 from inlet.errors import NotFoundError, PermanentError
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,15 @@ class FilesystemBlobStore:
         except OSError as exc:
             raise StorageError(f"cannot read {key}: {exc.strerror}") from exc
         return Blob(data, self._read_meta(key))
+
+    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise NotFoundError(f"no object {key}") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {key}: {exc.strerror}") from exc
+        return _chunks(handle, key, chunk_size)
 
     def head(self, key: str) -> Mapping[str, str]:
         if not self._path(key).is_file():
@@ -194,6 +203,18 @@ class FilesystemUpload:
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
             self._tmp = None
+
+
+def _chunks(handle: BinaryIO, key: str, chunk_size: int) -> Iterator[bytes]:
+    with handle:
+        while True:
+            try:
+                chunk = handle.read(chunk_size)
+            except OSError as exc:
+                raise StorageError(f"cannot read {key}: {exc.strerror}") from exc
+            if not chunk:
+                return
+            yield chunk
 
 
 def _install(tmp: Path, final: Path) -> None:

@@ -16,11 +16,12 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inlet.blobstore import Blob, StorageError
+from inlet.blobstore import READ_CHUNK, Blob, StorageError
 from inlet.blobstore.pieces import PiecesReader
 from inlet.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
@@ -143,6 +144,13 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise _translate(exc, key) from exc
         return Blob(data, dict(response.get("Metadata", {})))
+
+    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except (BotoCoreError, ClientError) as exc:
+            raise _translate(exc, key) from exc
+        return _chunks(body, key, chunk_size)
 
     def head(self, key: str) -> Mapping[str, str]:
         try:
@@ -276,3 +284,12 @@ class S3Upload:
         except (BotoCoreError, ClientError):
             # The bucket's lifecycle rule aborts incomplete uploads after a day.
             log.warning("abort of multipart upload failed", extra={"key": self._key})
+
+
+def _chunks(body: "StreamingBody", key: str, chunk_size: int) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(chunk_size)
+    except (BotoCoreError, ClientError) as exc:
+        raise StorageError(f"cannot read {key}: {exc}") from exc
+    finally:
+        body.close()

@@ -73,3 +73,16 @@ def test_empty_upload_completes_as_empty_object(store: BlobStore) -> None:
     upload.complete()
     assert store.get("raw/empty.eml").data == b""
     assert store.max_single_put >= store.write_size > 0
+
+
+def test_read_chunks_streams_the_object(store: BlobStore) -> None:
+    data = bytes(range(256)) * 1000
+    store.put("raw/big.eml", data)
+    chunks = list(store.read_chunks("raw/big.eml", chunk_size=10_000))
+    assert b"".join(chunks) == data
+    assert max(len(c) for c in chunks) <= 10_000
+    assert len(chunks) >= 26
+    store.put("raw/empty.eml", b"")
+    assert b"".join(store.read_chunks("raw/empty.eml")) == b""
+    with pytest.raises(NotFoundError):
+        store.read_chunks("raw/none.eml")  # raised by the call itself, before any iteration
