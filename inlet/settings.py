@@ -14,7 +14,9 @@ from typing import Literal
 
 from inlet.errors import ConfigError
 
-Mode = Literal["relay", "up"]
+# "tool": the Lambda functions and the CLI's commands other than up/relay; they take the same
+# settings but accept no mail, so no domains are required.
+Mode = Literal["relay", "up", "tool"]
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -96,7 +98,7 @@ def resolve(
         value = flags.get(opt.name)
         if value is None:
             value = env.get(opt.env) or None
-        if value is None:
+        if value is None and not (mode == "tool" and opt.name == "domains"):
             value = opt.relay_default if mode == "relay" else opt.up_default
         raw[opt.name] = value
     return raw
@@ -132,7 +134,9 @@ def load(
             raise ConfigError(f"{name(key)} must be at least {low}, got {value}")
         return value
 
-    domains = _domains(raw["domains"], name("domains"))
+    domains = (
+        () if mode == "tool" and not raw["domains"] else _domains(raw["domains"], name("domains"))
+    )
     tls_cert, tls_key = raw["tls_cert"], raw["tls_key"]
     if bool(tls_cert) != bool(tls_key):
         raise ConfigError(f"{name('tls_cert')} and {name('tls_key')} must be given together")
