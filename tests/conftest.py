@@ -15,7 +15,18 @@ BUCKET = "inlet-test"
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     # Nothing in the suite may reach AWS: fake credentials, a fixed region, no profile.
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "INLET_BUCKET"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "INLET_BUCKET",
+        "INLET_TABLE",
+        "INLET_DATA_DIR",
+        "INLET_RETENTION_DAYS",
+        "INLET_RETENTION_OVERRIDES",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -46,3 +57,30 @@ def store(request: pytest.FixtureRequest) -> BlobStore:
     name = "fs_store" if request.param == "filesystem" else "s3_store"
     store: BlobStore = request.getfixturevalue(name)
     return store
+
+
+INDEX_TABLE = "inlet-index-test"
+
+
+@pytest.fixture
+def dynamodb_client() -> Iterator[object]:
+    """A DynamoDB client under moto with the index table made as the CDK app makes it: the
+    key names from inlet.index.dynamodb, string keys, on demand, no secondary indexes."""
+    from inlet.index.dynamodb import CLIENT_CONFIG as DYNAMODB_CONFIG
+    from inlet.index.dynamodb import PARTITION_KEY, SORT_KEY
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1", config=DYNAMODB_CONFIG)
+        client.create_table(
+            TableName=INDEX_TABLE,
+            KeySchema=[
+                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+                {"AttributeName": SORT_KEY, "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
