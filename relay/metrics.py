@@ -2,7 +2,7 @@
 document per interval (never a line per message).
 
 The names here are the contract with the CDK app's alarms and dashboard (issue 5 holds them
-together in a test): namespace `Inlet`, dimension `Service=relay`, and `ReplyCode` on `Replies`.
+together in a test): namespace `Inlet`, dimension `service=relay`, and `ReplyCode` on `Replies`.
 """
 
 import json
@@ -71,13 +71,13 @@ class RelayMetrics:
         }
         if self._latencies:
             counts[STORE_LATENCY] = ([round(v, 3) for v in self._latencies], "Milliseconds")
-        docs = [_emf(stamp, [["Service"]], {"Service": SERVICE}, counts)]
+        docs = [_emf(stamp, [["service"]], {"service": SERVICE}, counts)]
         for code, n in sorted(self.replies.items()):
             docs.append(
                 _emf(
                     stamp,
-                    [["Service", "ReplyCode"]],
-                    {"Service": SERVICE, "ReplyCode": code},
+                    [["service", "ReplyCode"]],
+                    {"service": SERVICE, "ReplyCode": code},
                     {REPLIES: (n, "Count")},
                 )
             )
