@@ -29,6 +29,11 @@ def parsed_key(message_id: str) -> str:
     return _dated(PARSED_PREFIX, message_id, ".json")
 
 
+def attachment_key(message_id: str, index: int, safe_filename: str) -> str:
+    """Where attachment `index` of a message is stored; `safe_filename` must be sanitised."""
+    return f"{ATTACHMENTS_PREFIX}{message_id}/{index}-{safe_filename}"
+
+
 def quarantine_key(message_id: str) -> str:
     return f"{QUARANTINE_PREFIX}{message_id}.json"
 
