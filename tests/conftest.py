@@ -64,23 +64,11 @@ INDEX_TABLE = "inlet-index-test"
 
 @pytest.fixture
 def dynamodb_client() -> Iterator[object]:
-    """A DynamoDB client under moto with the index table made as the CDK app makes it: the
-    key names from inlet.index.dynamodb, string keys, on demand, no secondary indexes."""
+    """A DynamoDB client under moto with the index table made as the CDK app makes it."""
     from inlet.index.dynamodb import CLIENT_CONFIG as DYNAMODB_CONFIG
-    from inlet.index.dynamodb import PARTITION_KEY, SORT_KEY
+    from tests.aws import create_index_table
 
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1", config=DYNAMODB_CONFIG)
-        client.create_table(
-            TableName=INDEX_TABLE,
-            KeySchema=[
-                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": SORT_KEY, "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_index_table(client, INDEX_TABLE)
         yield client

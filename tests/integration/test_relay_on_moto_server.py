@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.aws import create_index_table
 from tests.relay.test_process import inlet_process, start_data
 from tests.support import queued_id
 
@@ -26,6 +27,9 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     endpoint = f"http://{host}:{port}"
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+    # `inlet show` works against AWS when both the bucket and the index table are configured.
+    create_index_table(boto3.client("dynamodb", endpoint_url=endpoint), BUCKET)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
     try:
         yield endpoint
     finally:
@@ -47,7 +51,7 @@ def test_relay_stores_in_s3_and_show_reads_it_back(moto_endpoint: str, tmp_path:
             client.close()
         proc.terminate()
         assert proc.wait(20) == 0
-    env = {**os.environ, "INLET_BUCKET": BUCKET}
+    env = {**os.environ, "INLET_BUCKET": BUCKET, "INLET_TABLE": BUCKET}
     for mid, content in zip(ids, (b"Subject: small\r\n\r\n.dot\r\n", big), strict=True):
         raw = subprocess.run(
             [sys.executable, "-m", "inlet", "show", mid, "--raw"],

@@ -1,0 +1,49 @@
+"""index: S3 ObjectCreated(parsed/) via SQS → index records (DynamoDB).
+
+Every document is indexed, quarantined ones too (by their envelope), so every message stays
+findable. Writing the same records twice is harmless: delivery is at least once.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.common import NAMESPACE, created_ids, environment, route_core_logs
+from inlet import keys
+from inlet.errors import NotFoundError
+from inlet.pipeline import index_parsed
+
+logger = Logger(service="index")
+metrics = Metrics(namespace=NAMESPACE, service="index")
+processor = BatchProcessor(event_type=EventType.SQS)
+route_core_logs(logger)
+
+
+def record_handler(record: SQSRecord) -> None:
+    env = environment()
+    for message_id in created_ids(record, keys.PARSED_PREFIX, logger):
+        try:
+            document = index_parsed(env.store, env.index, message_id)
+        except NotFoundError:
+            logger.warning("document gone before indexing", message_id=message_id)
+            continue
+        metrics.add_metric(name="MessagesIndexed", unit=MetricUnit.Count, value=1)
+        logger.info("indexed", message_id=message_id, status=document["status"])
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=len(event["Records"]))
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

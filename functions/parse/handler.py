@@ -1,0 +1,62 @@
+"""parse: S3 ObjectCreated(raw/) via SQS → parsed/ document and attachments, or quarantine.
+
+A storage fault fails the record (SQS redelivers, then the DLQ); a message that cannot be
+parsed is quarantined by the core and counts as done.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.common import NAMESPACE, created_ids, environment, route_core_logs
+from inlet import keys
+from inlet.errors import NotFoundError
+from inlet.pipeline import parse_stored
+
+logger = Logger(service="parse")
+metrics = Metrics(namespace=NAMESPACE, service="parse")
+processor = BatchProcessor(event_type=EventType.SQS)
+route_core_logs(logger)
+
+
+def record_handler(record: SQSRecord) -> None:
+    store = environment().store
+    for message_id in created_ids(record, keys.RAW_PREFIX, logger):
+        try:
+            document = parse_stored(store, message_id, now=datetime.now(UTC))
+        except NotFoundError:
+            # Removed (by retention) before this delivery: nothing left to do.
+            logger.warning("message gone before parsing", message_id=message_id)
+            continue
+        quarantined = document["status"] == "quarantined"
+        metrics.add_metric(
+            name="MessagesQuarantined" if quarantined else "MessagesParsed",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+        logger.info(
+            "parsed",
+            message_id=message_id,
+            status=document["status"],
+            attachments=len(document["attachments"]),
+            defects=len(document["defects"]),
+        )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=len(event["Records"]))
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,140 @@
+"""The AWS side of the pipeline for tests: bucket, table and queues wired as the CDK app wires
+them (S3 notifications → SQS), and Lambda events built from what SQS actually returns."""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from inlet.index.dynamodb import PARTITION_KEY, SORT_KEY
+
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    bucket: str
+    table: str
+    parse_queue: str  # queue URLs
+    index_queue: str
+
+
+def create_index_table(dynamodb: Any, table: str) -> None:
+    """The index table as the CDK app makes it: the key names from inlet.index.dynamodb, string
+    keys, on demand, no secondary indexes."""
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": SORT_KEY, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def create_pipeline(s3: Any, sqs: Any, dynamodb: Any, *, bucket: str, table: str) -> Wiring:
+    s3.create_bucket(Bucket=bucket)
+    create_index_table(dynamodb, table)
+    queues = {}
+    rules = []
+    for name, prefix in (("parse", "raw/"), ("index", "parsed/")):
+        url = sqs.create_queue(QueueName=f"{bucket}-{name}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        queues[name] = url
+        rules.append(
+            {
+                "QueueArn": arn,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+            }
+        )
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": rules}
+    )
+    return Wiring(bucket, table, queues["parse"], queues["index"])
+
+
+class FakeContext:
+    """The attributes of a Lambda context object that Powertools reads."""
+
+    function_name = "inlet-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:inlet-test"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    log_group_name = "/aws/lambda/inlet-test"
+    log_stream_name = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def lambda_event(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping builds from ReceiveMessage's answer."""
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def deliver(
+    sqs: Any,
+    queue_url: str,
+    handler: Callable[[dict[str, Any], Any], Any],
+    *,
+    rounds: int = 10,
+) -> list[dict[str, Any]]:
+    """Act as the event source mapping: receive, invoke, delete what succeeded. Returns the
+    handler's responses. Failed records become visible again at once (visibility timeout 0)."""
+    responses = []
+    for _ in range(rounds):
+        got = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=0,
+        ).get("Messages", [])
+        if not got:
+            break
+        response = handler(lambda_event(sqs, queue_url, got), FakeContext())
+        responses.append(response)
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for m in got:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return responses
+
+
+def s3_event_body(bucket: str, key: str) -> str:
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
+                }
+            ]
+        }
+    )
