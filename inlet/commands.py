@@ -1,0 +1,168 @@
+"""The CLI's commands that read and manage stored mail: show, search, hold, release, retention.
+
+They work on the local data dir, or on AWS when a bucket and table are configured, through the
+same ports; the policy and locations come from flags and INLET_* variables at run time.
+"""
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from inlet import keys
+from inlet import settings as config
+from inlet.blobstore import BlobStore
+from inlet.errors import ConfigError, NotFoundError
+from inlet.expiry import run_retention
+from inlet.index import Entry, Index, SearchField
+from inlet.logs import configure
+from inlet.messages import check_id, load_envelope, load_raw
+from inlet.parsing import stored_document
+from inlet.pipeline import load_document, load_quarantine
+from inlet.retention import RetentionPolicy
+from inlet.stores import check_aws_pair, find_data_dir, open_blob_store, open_index
+
+
+def run(args: argparse.Namespace) -> int:
+    flags = {
+        "data_dir": str(find_data_dir(args.data_dir, os.environ)),
+        "bucket": args.bucket,
+        "table": args.table,
+        "retention_days": getattr(args, "retention_days", None),
+        "retention_overrides": getattr(args, "retention_overrides", None),
+    }
+    settings = config.load("tool", flags)
+    configure("WARNING")
+    check_aws_pair(settings.bucket, settings.table)
+    store = open_blob_store(bucket=settings.bucket, data_dir=settings.data_dir)
+    index = open_index(table=settings.table, data_dir=settings.data_dir)
+    try:
+        if args.command == "show":
+            return _show(store, index, args)
+        if args.command == "search":
+            return _search(index, args)
+        if args.command == "retention":
+            report = run_retention(
+                store,
+                index,
+                RetentionPolicy.from_settings(settings),
+                now=datetime.now(UTC),
+                dry_run=args.dry_run,
+            )
+            if args.json:
+                print(json.dumps({**report.to_dict(), "ids": report.expired_ids}))
+            else:
+                verb = "would remove" if args.dry_run else "removed"
+                for message_id in report.expired_ids:
+                    print(f"{verb} {message_id}")
+                print(
+                    f"{verb} {report.expired}, kept {report.held} under hold, "
+                    f"{report.failed} failed (of {report.examined} old enough to check)"
+                )
+            return 1 if report.failed else 0
+        return _hold(store, index, args.command, check_id(args.id))
+    finally:
+        index.close()
+
+
+def _show(store: BlobStore, index: Index, args: argparse.Namespace) -> int:
+    message_id = check_id(args.id)
+    if args.raw:
+        sys.stdout.buffer.write(load_raw(store, message_id))
+        sys.stdout.flush()
+        return 0
+    document = load_document(store, message_id) or load_quarantine(store, message_id)
+    if document is None:
+        document = stored_document(load_envelope(store, message_id))
+    if args.json:
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return 0
+    entry = index.get(message_id)
+    envelope = document["envelope"]
+    status = document["status"]
+    if status == "stored":
+        status += " (in flight: not yet parsed)"
+    elif entry is None:
+        status += " (in flight: not yet indexed)"
+    print(f"id:          {message_id}")
+    print(f"status:      {status}")
+    if document.get("reason"):
+        print(f"reason:      {document['reason']}")
+    print(f"held:        {'yes' if index.is_held(message_id) else 'no'}")
+    print(f"received_at: {envelope['received_at']}")
+    print(f"mail_from:   <{envelope['mail_from']}>")
+    print(f"rcpt_to:     {', '.join(envelope['rcpt_to'])}")
+    print(f"client:      {envelope.get('client_ip')} (helo {envelope.get('helo')})")
+    print(f"size:        {envelope['size']} bytes, sha256 {envelope['sha256']}")
+    if document["status"] == "parsed":
+        print(f"from:        {_addresses(document['from'])}")
+        print(f"to:          {_addresses(document['to'])}")
+        print(f"subject:     {document['subject'] or ''}")
+        print(f"date:        {document['date'] or ''}")
+        print(f"message_id:  {document['message_id'] or ''}")
+        for item in document["attachments"]:
+            print(f"attachment:  {item['filename']} ({item['content_type']}, {item['size']} B)")
+        if document["defects"]:
+            print(f"defects:     {'; '.join(document['defects'])}")
+    return 0
+
+
+def _search(index: Index, args: argparse.Namespace) -> int:
+    field: SearchField
+    if args.to:
+        field, value = "to", args.to
+    elif args.sender:
+        field, value = "from", args.sender
+    else:
+        field, value = "message_id", args.message_id
+    page = index.search(
+        field,
+        value,
+        since=_instant(args.since, "--since"),
+        until=_instant(args.until, "--until"),
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    for entry in page.entries:
+        print(json.dumps(entry.to_dict(), ensure_ascii=False) if args.json else _line(entry))
+    if page.cursor:
+        print(f"more: add --cursor {page.cursor}", file=sys.stderr)
+    return 0
+
+
+def _hold(store: BlobStore, index: Index, command: str, message_id: str) -> int:
+    if command == "hold":
+        if index.get(message_id) is None:
+            try:
+                store.head(keys.raw_key(message_id))
+            except NotFoundError:
+                raise NotFoundError(f"no message {message_id}") from None
+        index.hold(message_id)
+        print(f"held {message_id}: retention will keep it until released")
+    else:
+        index.release(message_id)
+        print(f"released {message_id}")
+    return 0
+
+
+def _instant(text: str | None, flag: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{flag}: expected an ISO 8601 date or time, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _addresses(items: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{i['name']} <{i['address']}>" if i["name"] else i["address"] for i in items)
+
+
+def _line(entry: Entry) -> str:
+    sender = ", ".join(entry.from_) or entry.mail_from or "<>"
+    rcpts = ", ".join(entry.rcpt_to)
+    subject = entry.subject or ""
+    return f"{entry.id}  {entry.received_at}  {entry.status:<11}  {sender} → {rcpts}  {subject}"
