@@ -183,7 +183,7 @@ class InletSMTP(SMTP):
         ctx.metrics.stored(envelope.size, time.monotonic() - started)
         log.info(
             "stored",
-            extra={"id": message_id, "size": envelope.size, "rcpts": len(envelope.rcpt_to)},
+            extra={"message_id": message_id, "size": envelope.size, "rcpts": len(envelope.rcpt_to)},
         )
         if ctx.on_stored is not None:
             ctx.on_stored(envelope)
