@@ -1,6 +1,7 @@
 """Reading stored messages back: the raw bytes and the complete envelope."""
 
 import json
+from collections.abc import Mapping
 
 from inlet import keys
 from inlet.blobstore import BlobStore
@@ -28,6 +29,11 @@ def load_envelope(store: BlobStore, message_id: str) -> Envelope:
         metadata = store.head(keys.raw_key(check_id(message_id)))
     except NotFoundError:
         raise NotFoundError(f"no message {message_id}") from None
+    return envelope_from(store, message_id, metadata)
+
+
+def envelope_from(store: BlobStore, message_id: str, metadata: Mapping[str, str]) -> Envelope:
+    """The complete envelope given the raw object's metadata (read with the object itself)."""
     try:
         if ENVELOPE_META in metadata:
             return Envelope.from_json(metadata[ENVELOPE_META])

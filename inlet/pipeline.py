@@ -17,7 +17,7 @@ from inlet.envelope import Envelope
 from inlet.errors import InletError, NotFoundError, PermanentError
 from inlet.ids import id_time
 from inlet.index import Index
-from inlet.messages import check_id, load_envelope
+from inlet.messages import check_id, envelope_from
 from inlet.parsing import ParseError, parse_message, quarantine_document
 
 log = logging.getLogger(__name__)
@@ -30,18 +30,23 @@ def parse_stored(store: BlobStore, message_id: str, *, now: datetime) -> dict[st
     (a stale event after retention); TransientError if storage failed (retry later)."""
     check_id(message_id)
     try:
-        envelope = load_envelope(store, message_id)
+        raw = store.read_chunks(keys.raw_key(message_id))  # one request: bytes and metadata
+    except NotFoundError:
+        raise NotFoundError(f"no message {message_id}") from None
+    try:
+        envelope = envelope_from(store, message_id, raw.metadata)
     except NotFoundError:
         raise
     except PermanentError as exc:
         document = quarantine_document(_unknown_envelope(message_id), str(exc), now)
         return _write_quarantine(store, document)
-    raw = keys.raw_key(message_id)
     try:
         document = parse_message(
-            store.read_chunks(raw),
+            raw,
             envelope,
-            save_attachment=lambda key, data, ctype: write_object(store, key, data, ctype),
+            save_attachment=lambda key, data, ctype, digest: write_object(
+                store, key, data, ctype, sha256=digest
+            ),
             parsed_at=now,
         )
     except ParseError as exc:
@@ -92,9 +97,11 @@ def write_json(store: BlobStore, key: str, document: Mapping[str, Any]) -> None:
     write_object(store, key, data, JSON)
 
 
-def write_object(store: BlobStore, key: str, data: bytes, content_type: str) -> None:
+def write_object(
+    store: BlobStore, key: str, data: bytes, content_type: str, *, sha256: bytes | None = None
+) -> None:
     if len(data) <= store.max_single_put:
-        store.put(key, data, content_type=content_type)
+        store.put(key, data, content_type=content_type, sha256=sha256)
         return
     upload = store.begin(key, content_type=content_type)
     try:

@@ -28,6 +28,17 @@ class Blob:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class BlobStream:
+    """An object being read: its metadata (from the same request) and its bytes in chunks."""
+
+    metadata: Mapping[str, str]
+    chunks: Iterator[bytes]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks
+
+
 class Upload(Protocol):
     """A streamed upload in progress. Not safe for concurrent use."""
 
@@ -80,10 +91,11 @@ class BlobStore(Protocol):
     def get(self, key: str) -> Blob:
         """The whole object with its metadata; NotFoundError if there is none."""
 
-    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
-        """The object's bytes as an iterator of chunks of at most `chunk_size`, so a reader need
-        not hold a large object whole. NotFoundError (raised by this call, not on the first
-        chunk) if there is none; StorageError if reading fails part-way."""
+    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> BlobStream:
+        """The object's metadata and its bytes as chunks of at most `chunk_size`, so a reader
+        need not hold a large object whole nor ask for the metadata separately. NotFoundError
+        (raised by this call, not on the first chunk) if there is none; StorageError if reading
+        fails part-way."""
 
     def head(self, key: str) -> Mapping[str, str]:
         """The object's metadata; NotFoundError if there is none."""
@@ -95,4 +107,4 @@ class BlobStore(Protocol):
         """Keys starting with `prefix`, in lexicographic order."""
 
 
-__all__ = ["READ_CHUNK", "Blob", "BlobStore", "InletError", "StorageError", "Upload"]
+__all__ = ["READ_CHUNK", "Blob", "BlobStore", "BlobStream", "InletError", "StorageError", "Upload"]

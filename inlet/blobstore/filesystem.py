@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from inlet.blobstore import READ_CHUNK, Blob, StorageError
+from inlet.blobstore import READ_CHUNK, Blob, BlobStream, StorageError
 from inlet.errors import NotFoundError, PermanentError
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,14 @@ class FilesystemBlobStore:
             raise StorageError(f"cannot read {key}: {exc.strerror}") from exc
         return Blob(data, self._read_meta(key))
 
-    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> BlobStream:
         try:
             handle = self._path(key).open("rb")
         except FileNotFoundError:
             raise NotFoundError(f"no object {key}") from None
         except OSError as exc:
             raise StorageError(f"cannot read {key}: {exc.strerror}") from exc
-        return _chunks(handle, key, chunk_size)
+        return BlobStream(self._read_meta(key), _chunks(handle, key, chunk_size))
 
     def head(self, key: str) -> Mapping[str, str]:
         if not self._path(key).is_file():

@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inlet.blobstore import READ_CHUNK, Blob, StorageError
+from inlet.blobstore import READ_CHUNK, Blob, BlobStream, StorageError
 from inlet.blobstore.pieces import PiecesReader
 from inlet.errors import NotFoundError
 
@@ -145,12 +145,14 @@ class S3BlobStore:
             raise _translate(exc, key) from exc
         return Blob(data, dict(response.get("Metadata", {})))
 
-    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    def read_chunks(self, key: str, chunk_size: int = READ_CHUNK) -> BlobStream:
         try:
-            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:
             raise _translate(exc, key) from exc
-        return _chunks(body, key, chunk_size)
+        return BlobStream(
+            dict(response.get("Metadata", {})), _chunks(response["Body"], key, chunk_size)
+        )
 
     def head(self, key: str) -> Mapping[str, str]:
         try:

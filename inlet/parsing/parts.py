@@ -32,7 +32,9 @@ _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*
 
 
 class SaveAttachment(Protocol):
-    def __call__(self, key: str, data: bytes, content_type: str) -> None: ...
+    def __call__(self, key: str, data: bytes, content_type: str, sha256: bytes) -> None:
+        """Store one decoded attachment; `sha256` is its digest, computed once here and
+        handed on so the store need not hash the bytes again."""
 
 
 def _body(root: EmailMessage, subtype: str, defects: list[str]) -> EmailMessage | None:
@@ -104,7 +106,8 @@ def content_into(
             index = len(attachments)
             attachment, data, notes = _attachment(part, index, document["id"], linesep)
             release(part)
-            save_attachment(attachment["key"], data, attachment["content_type"])
+            digest = bytes.fromhex(attachment["sha256"])
+            save_attachment(attachment["key"], data, attachment["content_type"], digest)
             del data
             attachments.append(attachment)
         label = _label(section)

@@ -2,6 +2,7 @@
 structural check of documents against docs/parsed-document.schema.json (no jsonschema package:
 only the keywords that schema uses)."""
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -44,7 +45,8 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, bytes, str]] = []
 
-    def __call__(self, key: str, data: bytes, content_type: str) -> None:
+    def __call__(self, key: str, data: bytes, content_type: str, sha256: bytes) -> None:
+        assert hashlib.sha256(data).digest() == sha256
         self.calls.append((key, data, content_type))
 
     @property

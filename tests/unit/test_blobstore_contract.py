@@ -77,8 +77,10 @@ def test_empty_upload_completes_as_empty_object(store: BlobStore) -> None:
 
 def test_read_chunks_streams_the_object(store: BlobStore) -> None:
     data = bytes(range(256)) * 1000
-    store.put("raw/big.eml", data)
-    chunks = list(store.read_chunks("raw/big.eml", chunk_size=10_000))
+    store.put("raw/big.eml", data, metadata={"inlet-id": "big"})
+    stream = store.read_chunks("raw/big.eml", chunk_size=10_000)
+    assert stream.metadata == {"inlet-id": "big"}
+    chunks = list(stream)
     assert b"".join(chunks) == data
     assert max(len(c) for c in chunks) <= 10_000
     assert len(chunks) >= 26

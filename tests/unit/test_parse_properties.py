@@ -113,7 +113,7 @@ def test_peak_memory_stays_under_three_times_the_message() -> None:
     raw, _ = big_message([1_500_000, 1_500_000])
     sizes: list[int] = []
 
-    def save(key: str, data: bytes, content_type: str) -> None:
+    def save(key: str, data: bytes, content_type: str, sha256: bytes) -> None:
         sizes.append(len(data))  # a real sink writes and forgets
 
     pieces = list(chunked(raw, 65536))  # the caller's chunks are not the parser's memory
