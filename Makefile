@@ -41,6 +41,8 @@ bench-deps:
 
 bench: $(STAMP) bench-deps
 	$(BIN)/python bench/relay_bench.py
+	$(BIN)/python bench/parse_bench.py
+	$(BIN)/python bench/pipeline_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
