@@ -401,7 +401,9 @@ def test_unreadable_addresses_and_date_are_defects_not_errors() -> None:
     assert document["cc"] == []  # a phrase, no address
     assert document["reply_to"] == addresses(("", "ok@example.com"))
     assert document["date"] is None
-    assert "header From: unparseable (IndexError)" in document["defects"]
+    # Python 3.11's header parser raises IndexError on this From (noted as "unparseable"); 3.13
+    # reads it with an InvalidHeaderDefect. Either way it is a defect, never an error.
+    assert any(d.startswith("header From: ") for d in document["defects"])
     assert "header Cc: entry without an address" in document["defects"]
     assert "header Date: unparseable" in document["defects"]
     assert not any(d.startswith("header To") for d in document["defects"])
