@@ -1,4 +1,5 @@
-# Every target sets itself up: a fresh machine needs only python3 (3.11-3.13) and, for the
+# Every target sets itself up: a fresh machine needs python3 (3.11-3.13), Node 20 with npm (the
+# pinned CDK CLI for `make test` and `make synth`) and, for the
 # benchmark, the Debian packages listed in APT_PACKAGES.
 PYTHON ?= python3
 VENV := .venv
@@ -6,7 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := postfix swaks
 
-.PHONY: up test lint typecheck unit bench bench-deps clean
+NODE_STAMP := node_modules/.installed
+CDK := node_modules/.bin/cdk
+ENV ?= staging
+
+.PHONY: up test lint typecheck unit bench bench-deps synth clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +19,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The CDK CLI, pinned in package.json / package-lock.json (needs Node 18+ and npm).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 up: $(STAMP)
 	$(BIN)/inlet up
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -44,5 +54,9 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/pipeline_latency.py
 
+# Offline: no AWS credentials and no Docker are needed (see docs/deploy.md).
+synth: $(STAMP) $(NODE_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth --context env=$(ENV)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache

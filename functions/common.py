@@ -19,9 +19,6 @@ from inlet.index import Index
 from inlet.retention import RetentionPolicy
 from inlet.stores import open_blob_store, open_index
 
-# The one CloudWatch namespace of every Inlet metric; Powertools adds the `service` dimension.
-NAMESPACE = "Inlet"
-
 
 @dataclass(frozen=True, slots=True)
 class Environment:

@@ -17,13 +17,14 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common import NAMESPACE, created_ids, environment, route_core_logs
+from functions import metrics as m
+from functions.common import created_ids, environment, route_core_logs
 from inlet import keys
 from inlet.errors import NotFoundError
 from inlet.pipeline import index_parsed
 
-logger = Logger(service="index")
-metrics = Metrics(namespace=NAMESPACE, service="index")
+logger = Logger(service=m.INDEX_SERVICE)
+metrics = Metrics(namespace=m.NAMESPACE, service=m.INDEX_SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS)
 route_core_logs(logger)
 
@@ -36,14 +37,14 @@ def record_handler(record: SQSRecord) -> None:
         except NotFoundError:
             logger.warning("document gone before indexing", message_id=message_id)
             continue
-        metrics.add_metric(name="MessagesIndexed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=m.MESSAGES_INDEXED, unit=MetricUnit.Count, value=1)
         logger.info("indexed", message_id=message_id, status=document["status"])
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=len(event["Records"]))
+    metrics.add_metric(name=m.EVENTS_RECEIVED, unit=MetricUnit.Count, value=len(event["Records"]))
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

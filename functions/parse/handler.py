@@ -18,13 +18,14 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common import NAMESPACE, created_ids, environment, route_core_logs
+from functions import metrics as m
+from functions.common import created_ids, environment, route_core_logs
 from inlet import keys
 from inlet.errors import NotFoundError
 from inlet.pipeline import parse_stored
 
-logger = Logger(service="parse")
-metrics = Metrics(namespace=NAMESPACE, service="parse")
+logger = Logger(service=m.PARSE_SERVICE)
+metrics = Metrics(namespace=m.NAMESPACE, service=m.PARSE_SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS)
 route_core_logs(logger)
 
@@ -40,7 +41,7 @@ def record_handler(record: SQSRecord) -> None:
             continue
         quarantined = document["status"] == "quarantined"
         metrics.add_metric(
-            name="MessagesQuarantined" if quarantined else "MessagesParsed",
+            name=m.MESSAGES_QUARANTINED if quarantined else m.MESSAGES_PARSED,
             unit=MetricUnit.Count,
             value=1,
         )
@@ -56,7 +57,7 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    metrics.add_metric(name="EventsReceived", unit=MetricUnit.Count, value=len(event["Records"]))
+    metrics.add_metric(name=m.EVENTS_RECEIVED, unit=MetricUnit.Count, value=len(event["Records"]))
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -11,12 +11,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.common import NAMESPACE, environment, route_core_logs
+from functions import metrics as m
+from functions.common import environment, route_core_logs
 from inlet.errors import TransientError
 from inlet.expiry import run_retention
 
-logger = Logger(service="retention")
-metrics = Metrics(namespace=NAMESPACE, service="retention")
+logger = Logger(service=m.RETENTION_SERVICE)
+metrics = Metrics(namespace=m.NAMESPACE, service=m.RETENTION_SERVICE)
 route_core_logs(logger)
 
 
@@ -31,9 +32,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, o
     dry_run = event.get("dry_run") is True
     report = run_retention(env.store, env.index, env.policy, now=datetime.now(UTC), dry_run=dry_run)
     if not dry_run:
-        metrics.add_metric(name="MessagesExpired", unit=MetricUnit.Count, value=report.expired)
-    metrics.add_metric(name="MessagesHeld", unit=MetricUnit.Count, value=report.held)
-    metrics.add_metric(name="RetentionFailures", unit=MetricUnit.Count, value=report.failed)
+        metrics.add_metric(name=m.MESSAGES_EXPIRED, unit=MetricUnit.Count, value=report.expired)
+    metrics.add_metric(name=m.MESSAGES_HELD, unit=MetricUnit.Count, value=report.held)
+    metrics.add_metric(name=m.RETENTION_FAILURES, unit=MetricUnit.Count, value=report.failed)
     logger.info("retention finished", extra=report.to_dict())
     if report.failed:
         raise RetentionIncomplete(f"{report.failed} expired messages not removed; will retry")

@@ -1,0 +1,1 @@
+"""The CDK app: see infra/app.py and docs/deploy.md."""
