@@ -16,9 +16,10 @@ from inlet import settings as config
 from inlet.blobstore import BlobStore
 from inlet.errors import ConfigError, NotFoundError
 from inlet.expiry import run_retention
+from inlet.ids import check_id
 from inlet.index import Entry, Index, SearchField
 from inlet.logs import configure
-from inlet.messages import check_id, load_envelope, load_raw
+from inlet.messages import load_envelope, load_raw
 from inlet.parsing import stored_document
 from inlet.pipeline import load_document, load_quarantine
 from inlet.retention import RetentionPolicy

@@ -8,6 +8,8 @@ import os
 import time
 from datetime import UTC, datetime
 
+from inlet.errors import ConfigError
+
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
 ID_LENGTH = 26
@@ -30,6 +32,13 @@ def is_valid_id(candidate: str) -> bool:
         and candidate[0] in "01234567"  # 26*5 = 130 bits; the top two must be zero
         and all(c in _DECODE for c in candidate)
     )
+
+
+def check_id(candidate: str) -> str:
+    """`candidate` if it is an id; ConfigError (bad usage) otherwise."""
+    if not is_valid_id(candidate):
+        raise ConfigError(f"not an Inlet message id: {candidate!r}")
+    return candidate
 
 
 def id_time(message_id: str) -> datetime:

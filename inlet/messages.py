@@ -6,14 +6,8 @@ from collections.abc import Mapping
 from inlet import keys
 from inlet.blobstore import BlobStore
 from inlet.envelope import ENVELOPE_KEY_META, ENVELOPE_META, Envelope
-from inlet.errors import ConfigError, NotFoundError, PermanentError
-from inlet.ids import is_valid_id
-
-
-def check_id(message_id: str) -> str:
-    if not is_valid_id(message_id):
-        raise ConfigError(f"not an Inlet message id: {message_id!r}")
-    return message_id
+from inlet.errors import NotFoundError, PermanentError
+from inlet.ids import check_id
 
 
 def load_raw(store: BlobStore, message_id: str) -> bytes:

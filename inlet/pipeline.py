@@ -15,9 +15,9 @@ from inlet import keys
 from inlet.blobstore import BlobStore
 from inlet.envelope import Envelope
 from inlet.errors import InletError, NotFoundError, PermanentError
-from inlet.ids import id_time
+from inlet.ids import check_id, id_time
 from inlet.index import Index
-from inlet.messages import check_id, envelope_from
+from inlet.messages import envelope_from
 from inlet.parsing import ParseError, parse_message, quarantine_document
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inlet.errors import ConfigError
-from inlet.ids import is_valid_id
+from inlet.ids import check_id
 from inlet.index import IndexUnavailable, Page
 from inlet.index.records import (
     Entry,
@@ -153,12 +153,6 @@ def _is_pending(item: "Item") -> bool:
 
 def _revision(item: "Item") -> int:
     return int(item.get("rev", {}).get("N", "0"))
-
-
-def _check_id(message_id: str) -> str:
-    if not is_valid_id(message_id):
-        raise ConfigError(f"not an Inlet message id: {message_id!r}")
-    return message_id
 
 
 class DynamoIndex:
@@ -353,7 +347,7 @@ class DynamoIndex:
         return _entry(message, held=HOLD_SORT in by_sort)
 
     def delete(self, message_id: str) -> None:
-        _check_id(message_id)
+        check_id(message_id)
         for _ in range(_CONFLICT_ATTEMPTS):
             old = self._read_message(message_id)
             if old is None:
@@ -387,14 +381,14 @@ class DynamoIndex:
         with self._translate(f"hold {message_id}"):
             self._client.put_item(
                 TableName=self.table_name,
-                Item=_key(MESSAGE_PREFIX + _check_id(message_id), HOLD_SORT),
+                Item=_key(MESSAGE_PREFIX + check_id(message_id), HOLD_SORT),
             )
 
     def release(self, message_id: str) -> None:
         with self._translate(f"release {message_id}"):
             self._client.delete_item(
                 TableName=self.table_name,
-                Key=_key(MESSAGE_PREFIX + _check_id(message_id), HOLD_SORT),
+                Key=_key(MESSAGE_PREFIX + check_id(message_id), HOLD_SORT),
             )
 
     def is_held(self, message_id: str) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from inlet.errors import ConfigError
-from inlet.ids import is_valid_id
+from inlet.ids import check_id
 from inlet.index import IndexUnavailable, Page
 from inlet.index.records import (
     Entry,
@@ -60,12 +60,6 @@ CREATE TABLE holds (
     id TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 """
-
-
-def _check_id(message_id: str) -> str:
-    if not is_valid_id(message_id):
-        raise ConfigError(f"not an Inlet message id: {message_id!r}")
-    return message_id
 
 
 class SqliteIndex:
@@ -196,18 +190,18 @@ class SqliteIndex:
         return None if row is None else Entry.from_dict(json.loads(row[0]), held=bool(row[1]))
 
     def delete(self, message_id: str) -> None:
-        _check_id(message_id)
+        check_id(message_id)
         with self._transaction(f"delete {message_id}"):
             self._db.execute("DELETE FROM lookups WHERE id = ?", (message_id,))
             self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
     def hold(self, message_id: str) -> None:
-        _check_id(message_id)
+        check_id(message_id)
         with self._transaction(f"hold {message_id}"):
             self._db.execute("INSERT OR IGNORE INTO holds (id) VALUES (?)", (message_id,))
 
     def release(self, message_id: str) -> None:
-        _check_id(message_id)
+        check_id(message_id)
         with self._transaction(f"release {message_id}"):
             self._db.execute("DELETE FROM holds WHERE id = ?", (message_id,))
 
