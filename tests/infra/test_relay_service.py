@@ -1,0 +1,245 @@
+"""The relay on Fargate behind the NLB: image and platform, container hardening, PROXY v2,
+health checks, drain timing, autoscaling, and a task role limited to raw/ and envelope/."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from infra.config import MAX_STOP_TIMEOUT_SECONDS
+from infra.constructs import relay_service as relay
+from inlet import keys
+from tests.infra.cfn import flatten, grants, logical_id_of, one, resources
+from tests.infra.conftest import ARCHES, ENVS, Synth
+
+pytestmark = pytest.mark.infra
+
+
+def containers(synth: Synth) -> dict[str, dict[str, Any]]:
+    task = one(synth.template_json(synth.pipeline), "AWS::ECS::TaskDefinition")
+    return {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
+
+
+def relay_container(synth: Synth) -> dict[str, Any]:
+    return containers(synth)[relay.CONTAINER_NAME]
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("arch", ARCHES)
+def test_both_architectures_synthesize(synth: Callable[..., Synth], env: str, arch: str) -> None:
+    synthesized = synth(env, arch)
+    task = one(synthesized.template_json(synthesized.pipeline), "AWS::ECS::TaskDefinition")
+    assert task["Properties"]["RuntimePlatform"] == {
+        "CpuArchitecture": arch,
+        "OperatingSystemFamily": "LINUX",
+    }
+    assert task["Properties"]["RequiresCompatibilities"] == ["FARGATE"]
+    # The image asset is built for the same platform (by `cdk deploy`, not at synth).
+    images = synthesized.assets(synthesized.pipeline)["dockerImages"]
+    (image,) = images.values()
+    assert image["source"]["dockerFile"] == relay.DOCKERFILE
+    assert image["source"]["platform"] == {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}[arch]
+    # The build context was staged without the big local directories.
+    context = synthesized.outdir / image["source"]["directory"]
+    staged = {p.name for p in context.iterdir()}
+    assert relay.DOCKERFILE in staged
+    assert not staged & {".venv", "node_modules", "cdk.out", ".git", "inlet-data", "bench"}
+
+
+def test_the_container_is_hardened(env_synth: Synth) -> None:
+    container = relay_container(env_synth)
+    assert container["ReadonlyRootFilesystem"] is True
+    user = container["User"]
+    assert user.split(":")[0] not in ("0", "root")
+    assert user == relay.RELAY_USER
+    assert container["Essential"] is True
+    assert "Privileged" not in container
+
+
+def test_the_container_health_check_asks_the_health_port(env_synth: Synth) -> None:
+    check = relay_container(env_synth)["HealthCheck"]
+    command = check["Command"]
+    # No curl in the image: Python's urllib against /healthz on the health port.
+    assert command[:3] == ["CMD", "python", "-c"]
+    assert f"http://127.0.0.1:{relay.HEALTH_PORT}{relay.HEALTH_PATH}" in command[3]
+    assert check["Interval"]
+    assert check["Retries"]
+    assert check["Timeout"] < check["Interval"]
+
+
+def test_ports_and_environment(env_synth: Synth) -> None:
+    config = env_synth.config
+    container = relay_container(env_synth)
+    assert {(p["ContainerPort"], p["Protocol"]) for p in container["PortMappings"]} == {
+        (2525, "tcp"),
+        (8080, "tcp"),
+    }
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env["INLET_DOMAINS"] == ",".join(config.domains)
+    assert env["INLET_HOSTNAME"] == config.hostname
+    assert env["INLET_PROXY_PROTOCOL"] == "on"
+    assert env["INLET_SMTP_PORT"] == "2525"
+    assert env["INLET_HEALTH_PORT"] == "8080"
+    assert env["INLET_DRAIN_SECONDS"] == str(config.drain_seconds)
+    assert env["INLET_MAX_MESSAGE_SIZE"] == str(config.max_message_size)
+    assert env["AWS_REGION"] == config.region
+    assert flatten(env["INLET_BUCKET"]).startswith("<output:PublishOutputRefMessageBucket")
+    assert "INLET_TABLE" not in env  # the relay knows nothing of the index
+
+
+def test_stop_timeout_covers_the_drain(env_synth: Synth) -> None:
+    stop = relay_container(env_synth)["StopTimeout"]
+    assert env_synth.config.drain_seconds < stop <= MAX_STOP_TIMEOUT_SECONDS
+    assert stop == env_synth.config.stop_timeout_seconds
+
+
+def test_logs_and_emf_go_through_firelens(env_synth: Synth) -> None:
+    template = env_synth.template_json(env_synth.pipeline)
+    by_name = containers(env_synth)
+    router = by_name["LogRouter"]
+    assert router["FirelensConfiguration"]["Type"] == "fluentbit"
+    assert router["Image"] == relay.FLUENT_BIT_IMAGE
+    assert router["LogConfiguration"]["LogDriver"] == "awslogs"
+    logging = by_name[relay.CONTAINER_NAME]["LogConfiguration"]
+    assert logging["LogDriver"] == "awsfirelens"
+    options = logging["Options"]
+    assert options["Name"] == "cloudwatch_logs"
+    assert options["log_format"] == "json/emf"  # what makes CloudWatch extract the metrics
+    assert options["log_key"] == "log"
+    assert options["region"] == env_synth.config.region
+    group = flatten(options["log_group_name"]).strip("<>")
+    assert template["Resources"][group]["Properties"]["RetentionInDays"] == (
+        env_synth.config.log_retention_days
+    )
+    # Fluent Bit writes with the task role.
+    task_role = logical_id_of(template, "AWS::IAM::Role", "RelayTaskTaskRole")
+    assert ("logs:PutLogEvents", f"<{group}.Arn>") in grants(template, task_role)
+
+
+def test_the_cluster_has_container_insights(env_synth: Synth) -> None:
+    cluster = one(env_synth.template_json(env_synth.pipeline), "AWS::ECS::Cluster")
+    assert {"Name": "containerInsights", "Value": "enabled"} in cluster["Properties"][
+        "ClusterSettings"
+    ]
+
+
+def test_the_service(env_synth: Synth) -> None:
+    template = env_synth.template_json(env_synth.pipeline)
+    service = one(template, "AWS::ECS::Service")["Properties"]
+    assert service["LaunchType"] == "FARGATE"
+    deployment = service["DeploymentConfiguration"]
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert deployment["MinimumHealthyPercent"] == 100
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "DISABLED"
+    assert all("private" in flatten(s) for s in network["Subnets"])
+    (target,) = service["LoadBalancers"]
+    assert (target["ContainerName"], target["ContainerPort"]) == (relay.CONTAINER_NAME, 2525)
+    # Autoscaling owns the task count.
+    assert "DesiredCount" not in service
+
+
+def test_autoscaling_on_cpu(env_synth: Synth) -> None:
+    config = env_synth.config
+    template = env_synth.template_json(env_synth.pipeline)
+    target = one(template, "AWS::ApplicationAutoScaling::ScalableTarget")["Properties"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (
+        config.relay_min_tasks,
+        config.relay_max_tasks,
+    )
+    assert target["ScalableDimension"] == "ecs:service:DesiredCount"
+    policy = one(template, "AWS::ApplicationAutoScaling::ScalingPolicy")["Properties"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "ECSServiceAverageCPUUtilization"
+    )
+    assert tracking["TargetValue"] == config.relay_cpu_target_percent
+
+
+def test_the_load_balancer(env_synth: Synth) -> None:
+    template = env_synth.template_json(env_synth.pipeline)
+    nlb = one(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")["Properties"]
+    assert nlb["Type"] == "network"
+    assert nlb["Scheme"] == "internet-facing"
+    assert all("public" in flatten(s) for s in nlb["Subnets"])
+    attributes = {a["Key"]: a["Value"] for a in nlb["LoadBalancerAttributes"]}
+    assert attributes["load_balancing.cross_zone.enabled"] == "true"
+    assert attributes["deletion_protection.enabled"] == str(env_synth.config.production).lower()
+
+
+def test_the_target_group_speaks_proxy_v2_and_checks_health_over_http(env_synth: Synth) -> None:
+    group = one(
+        env_synth.template_json(env_synth.pipeline), "AWS::ElasticLoadBalancingV2::TargetGroup"
+    )
+    props = group["Properties"]
+    assert (props["Protocol"], props["Port"], props["TargetType"]) == ("TCP", 2525, "ip")
+    attributes = {a["Key"]: a["Value"] for a in props["TargetGroupAttributes"]}
+    assert attributes["proxy_protocol_v2.enabled"] == "true"
+    assert attributes["deregistration_delay.timeout_seconds"] == str(env_synth.config.drain_seconds)
+    assert (
+        int(attributes["deregistration_delay.timeout_seconds"])
+        < (relay_container(env_synth)["StopTimeout"])
+    )
+    assert props["HealthCheckProtocol"] == "HTTP"
+    assert props["HealthCheckPort"] == str(relay.HEALTH_PORT)
+    assert props["HealthCheckPath"] == relay.HEALTH_PATH
+    assert props["Matcher"] == {"HttpCode": "200"}  # 503 while draining takes it out
+
+
+def listener_ports(synth: Synth) -> set[int]:
+    template = synth.template_json(synth.pipeline)
+    listeners = resources(template, "AWS::ElasticLoadBalancingV2::Listener").values()
+    assert all(listener["Properties"]["Protocol"] == "TCP" for listener in listeners)
+    return {listener["Properties"]["Port"] for listener in listeners}
+
+
+def test_port_587_only_when_submission_is_enabled(synth: Callable[..., Synth]) -> None:
+    assert listener_ports(synth("staging", submission=False)) == {25}
+    assert listener_ports(synth("staging", submission=True)) == {25, 587}
+    assert listener_ports(synth("production")) == {25, 587}
+
+
+def test_security_groups(synth: Callable[..., Synth]) -> None:
+    for synthesized in (synth("staging", submission=False), synth("staging", submission=True)):
+        template = synthesized.template_json(synthesized.pipeline)
+        nlb_group = logical_id_of(
+            template, "AWS::EC2::SecurityGroup", "RelayLoadBalancerSecurityGroup"
+        )
+        task_group = logical_id_of(template, "AWS::EC2::SecurityGroup", "RelayTaskSecurityGroup")
+        public = template["Resources"][nlb_group]["Properties"]["SecurityGroupIngress"]
+        assert {(r["CidrIp"], r["FromPort"], r["ToPort"]) for r in public} == {
+            ("0.0.0.0/0", port, port) for port in listener_ports(synthesized)
+        }
+        # The tasks: SMTP and health checks from the NLB's group, nothing from anywhere else.
+        assert "SecurityGroupIngress" not in template["Resources"][task_group]["Properties"]
+        ingress = {
+            (flatten(r["Properties"]["SourceSecurityGroupId"]), r["Properties"]["FromPort"])
+            for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+            if flatten(r["Properties"]["GroupId"]) == f"<{task_group}.GroupId>"
+        }
+        assert ingress == {(f"<{nlb_group}.GroupId>", 2525), (f"<{nlb_group}.GroupId>", 8080)}
+
+
+def test_the_task_role_writes_raw_and_envelope_only(env_synth: Synth) -> None:
+    template = env_synth.template_json(env_synth.pipeline)
+    role = logical_id_of(template, "AWS::IAM::Role", "RelayTaskTaskRole")
+    bucket = f"<import:{env_synth.config.stack_prefix}-MessageBucketArn>"
+    s3 = {(a, r) for a, r in grants(template, role) if a.startswith("s3:")}
+    actions = {
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "s3:DeleteObject",
+    }
+    assert s3 == {
+        (action, f"{bucket}/{prefix}*")
+        for action in actions
+        for prefix in (keys.RAW_PREFIX, keys.ENVELOPE_PREFIX)
+    }
+    kms = {(a, r) for a, r in grants(template, role) if a.startswith("kms:")}
+    assert {a for a, _ in kms} == {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}
+    assert all(r.startswith("<output:PublishOutputFnGetAttMessageKeyArn") for _, r in kms)
+    services = {a.split(":")[0] for a, _ in grants(template, role)}
+    assert services == {"s3", "kms", "logs"}
+    # No managed policies on the task role.
+    assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"]
