@@ -13,6 +13,8 @@ from typing import Any, TextIO
 
 NAMESPACE = "Inlet"
 SERVICE = "relay"
+SERVICE_DIMENSION = "service"  # the dimension Powertools gives the functions' metrics too
+REPLY_CODE_DIMENSION = "ReplyCode"
 SESSIONS = "Sessions"
 REPLIES = "Replies"
 MESSAGES_STORED = "MessagesStored"
@@ -71,13 +73,13 @@ class RelayMetrics:
         }
         if self._latencies:
             counts[STORE_LATENCY] = ([round(v, 3) for v in self._latencies], "Milliseconds")
-        docs = [_emf(stamp, [["service"]], {"service": SERVICE}, counts)]
+        docs = [_emf(stamp, [[SERVICE_DIMENSION]], {SERVICE_DIMENSION: SERVICE}, counts)]
         for code, n in sorted(self.replies.items()):
             docs.append(
                 _emf(
                     stamp,
-                    [["service", "ReplyCode"]],
-                    {"service": SERVICE, "ReplyCode": code},
+                    [[SERVICE_DIMENSION, REPLY_CODE_DIMENSION]],
+                    {SERVICE_DIMENSION: SERVICE, REPLY_CODE_DIMENSION: code},
                     {REPLIES: (n, "Count")},
                 )
             )

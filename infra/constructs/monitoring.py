@@ -26,8 +26,8 @@ from relay import policy
 
 # The dimension names the relay and Powertools write (tests/infra checks them against a real
 # EMF document from relay.metrics.RelayMetrics).
-SERVICE_DIMENSION = "service"
-REPLY_CODE_DIMENSION = "ReplyCode"
+SERVICE_DIMENSION = relay_metrics.SERVICE_DIMENSION
+REPLY_CODE_DIMENSION = relay_metrics.REPLY_CODE_DIMENSION
 # `250 2.0.0 Ok: queued as <id>` (relay/protocol.py): the message is stored.
 ACCEPTED_CODE = "250"
 # Every refusal the relay counts, by code, from its reply texts (relay/policy.py).
