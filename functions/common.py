@@ -19,6 +19,9 @@ from inlet.index import Index
 from inlet.retention import RetentionPolicy
 from inlet.stores import open_blob_store, open_index
 
+# The only key a message id has under each prefix the functions are notified about.
+_KEY_OF = {keys.RAW_PREFIX: keys.raw_key, keys.PARSED_PREFIX: keys.parsed_key}
+
 
 @dataclass(frozen=True, slots=True)
 class Environment:
@@ -59,9 +62,8 @@ def created_ids(record: SQSRecord, prefix: str, logger: Logger) -> Iterator[str]
     for s3_record in S3Event(body).records:
         key = unquote_plus(s3_record.s3.get_object.key)  # S3 event keys are URL-encoded
         message_id = keys.id_from_key(key)
-        expected = {keys.RAW_PREFIX: keys.raw_key, keys.PARSED_PREFIX: keys.parsed_key}[prefix]
         try:
-            valid = key == expected(message_id)
+            valid = key == _KEY_OF[prefix](message_id)
         except ValueError:
             valid = False
         if not valid:

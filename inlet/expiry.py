@@ -7,7 +7,7 @@ last, so whatever is left of a message is always found again by listing raw/ or 
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from inlet import keys
 from inlet.blobstore import BlobStore
@@ -53,10 +53,8 @@ def run_retention(
         report.examined += 1
         try:
             envelope = _envelope(store, message_id)
-            # Without a readable envelope the recipients are unknown: keep for the longest
-            # period any domain asks for, never less.
-            days = policy.days_for(envelope.rcpt_to) if envelope else policy.longest
-            if now < id_time(message_id) + timedelta(days=days):
+            rcpt_to = envelope.rcpt_to if envelope else None  # None: unknown, longest period
+            if not policy.is_expired(id_time(message_id), rcpt_to, now):
                 continue
             if index.is_held(message_id):
                 report.held += 1

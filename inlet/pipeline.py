@@ -73,23 +73,24 @@ def index_parsed(store: BlobStore, index: Index, message_id: str) -> Mapping[str
 
 
 def load_document(store: BlobStore, message_id: str) -> dict[str, Any] | None:
+    """The parsed document (or quarantine record written there), None if there is none yet."""
+    return _load_json(store, keys.parsed_key(check_id(message_id)), message_id)
+
+
+def load_quarantine(store: BlobStore, message_id: str) -> dict[str, Any] | None:
+    return _load_json(store, keys.quarantine_key(check_id(message_id)), message_id)
+
+
+def _load_json(store: BlobStore, key: str, message_id: str) -> dict[str, Any] | None:
     try:
-        data = store.get(keys.parsed_key(check_id(message_id))).data
+        data = store.get(key).data
     except NotFoundError:
         return None
     try:
         document: dict[str, Any] = json.loads(data)
     except ValueError as exc:
-        raise PermanentError(f"parsed document of {message_id} is unreadable: {exc}") from exc
+        raise PermanentError(f"{key} of {message_id} is unreadable: {exc}") from exc
     return document
-
-
-def load_quarantine(store: BlobStore, message_id: str) -> dict[str, Any] | None:
-    try:
-        loaded: dict[str, Any] = json.loads(store.get(keys.quarantine_key(message_id)).data)
-    except NotFoundError:
-        return None
-    return loaded
 
 
 def write_json(store: BlobStore, key: str, document: Mapping[str, Any]) -> None:

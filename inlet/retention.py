@@ -28,14 +28,20 @@ class RetentionPolicy:
     def longest(self) -> int:
         return max([self.default_days, *self.overrides.values()])
 
-    def days_for(self, rcpt_to: Iterable[str]) -> int:
+    def days_for(self, rcpt_to: Iterable[str] | None) -> int:
+        """None: the recipients are unknown (an unreadable envelope), so the longest period
+        any domain asks for applies, never less."""
+        if rcpt_to is None:
+            return self.longest
         days = [self.overrides.get(_domain(r), self.default_days) for r in rcpt_to]
         return max(days, default=self.default_days)
 
-    def expires_at(self, received_at: datetime, rcpt_to: Iterable[str]) -> datetime:
+    def expires_at(self, received_at: datetime, rcpt_to: Iterable[str] | None) -> datetime:
         return received_at + timedelta(days=self.days_for(rcpt_to))
 
-    def is_expired(self, received_at: datetime, rcpt_to: Iterable[str], now: datetime) -> bool:
+    def is_expired(
+        self, received_at: datetime, rcpt_to: Iterable[str] | None, now: datetime
+    ) -> bool:
         return now >= self.expires_at(received_at, rcpt_to)
 
     def earliest_cutoff(self, now: datetime) -> datetime:
