@@ -1,7 +1,6 @@
 """The AWS side of the pipeline for tests: bucket, table and queues wired as the CDK app wires
 them (S3 notifications → SQS), and Lambda events built from what SQS actually returns."""
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -125,16 +124,3 @@ def deliver(
             if m["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     return responses
-
-
-def s3_event_body(bucket: str, key: str) -> str:
-    return json.dumps(
-        {
-            "Records": [
-                {
-                    "eventSource": "aws:s3",
-                    "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
-                }
-            ]
-        }
-    )
