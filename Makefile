@@ -11,7 +11,7 @@ NODE_STAMP := node_modules/.installed
 CDK := node_modules/.bin/cdk
 ENV ?= staging
 
-.PHONY: up test lint typecheck unit bench bench-deps synth clean
+.PHONY: up test lint fmt typecheck unit bench bench-deps synth clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -65,7 +65,7 @@ SEARCH_PAGE = 1000
 SEARCH_TIMEOUT = 120.0
 CURSOR_PREFIX = "more: add --cursor "
 
-# Anchors (../shared/bench/RESULTS.md): what the pieces cost before any project code existed.
+# Anchors (bench/README.md, "Anchors"): what the pieces cost before any project code existed.
 ANCHORS: dict[str, float] = {
     "stock_aiosmtpd_10k_cpu_ms": 0.868,  # aiosmtpd (discard), source, 10K, s20
     "naive_s3_10k_cpu_ms": 3.048,  # aiosmtpd + boto3 put_object -> moto, 10K, s20
@@ -401,7 +401,7 @@ def report(args: argparse.Namespace, started: datetime, r: Result) -> None:
         ["status", r.status],
     ]
     print(table(("figure", "value"), rows))
-    print("\n== anchors (../shared/bench/RESULTS.md; CPU ms per 10 KiB message, 20 sessions) ==")
+    print("\n== anchors (bench/README.md, section Anchors; CPU ms per 10 KiB msg, 20 sessions) ==")
     print(f"  stock aiosmtpd, discard: {ANCHORS['stock_aiosmtpd_10k_cpu_ms']:g} ms")
     print(f"  aiosmtpd + boto3 put_object -> moto: {ANCHORS['naive_s3_10k_cpu_ms']:g} ms")
     print(f"  stdlib parse + get_content, plain ~12 KB: {ANCHORS['stdlib_parse_plain_msgs_s']:g}/s")
@@ -426,7 +426,7 @@ def write_json(args: argparse.Namespace, started: datetime, r: Result) -> Path:
         "command": [sys.executable, *sys.argv],
         "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": sys.version},
         "params": vars(args),
-        "anchors": {"source": "../shared/bench/RESULTS.md", **ANCHORS},
+        "anchors": {"source": "bench/README.md#anchors", **ANCHORS},
         "result": asdict(r),
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")

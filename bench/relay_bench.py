@@ -65,7 +65,7 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0  # the relay drains for up to 30 s (its default drain_seconds)
 SETTLE_SECONDS = 0.3
 
-# Anchors measured before any project code existed: ../shared/bench/RESULTS.md, "Figures"
+# Anchors measured before any project code existed: see bench/README.md, "Anchors"
 # (medians over 5 interleaved rounds; server CPU ms/msg and VmHWM per server process).
 ANCHORS: dict[str, float] = {
     "sink_10k_s20_msgs_per_s": 9069.4,  # sink, source, 10K, s20
@@ -845,7 +845,7 @@ def report(
     print("\n== targets ==")
     header = ("target", "goal", "anchor", "naive-s3 here", "measured", "verdict")
     print(table(header, rows))
-    print("\n== anchors (../shared/bench/RESULTS.md, medians of 5 runs) ==")
+    print("\n== anchors (bench/README.md, section Anchors; medians of 5 runs) ==")
     sink_rate, sink_cpu = ANCHORS["sink_10k_s20_msgs_per_s"], ANCHORS["sink_10k_s20_cpu_ms"]
     print(f"  smtp-sink 10K s20: {sink_rate:g} msg/s, {sink_cpu:g} ms CPU/msg")
     print(f"  aiosmtpd-s3 (naive) 10K s20: {ANCHORS['naive_s3_10k_cpu_ms']:g} ms CPU/msg")
@@ -882,7 +882,7 @@ def write_json(
         "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": sys.version},
         "params": {k: v for k, v in vars(args).items() if k != "naive_server"},
         "loads": [asdict(load) for load in loads],
-        "anchors": {"source": "../shared/bench/RESULTS.md", **ANCHORS},
+        "anchors": {"source": "bench/README.md#anchors", **ANCHORS},
         "results": [asdict(r) for r in results],
         "ratios": {
             load.key: {
