@@ -10,11 +10,12 @@ Adapters: SQLite (`inlet.index.sqlite`, the embedded default) and DynamoDB
 against both. Neither adapter is imported here, so the core does not need boto3.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
+from inlet.document import Document
 from inlet.errors import TransientError
 from inlet.index.records import Entry, SearchField
 
@@ -30,7 +31,7 @@ class Page:
 
 
 class Index(Protocol):
-    def put(self, document: Mapping[str, Any]) -> None:
+    def put(self, document: Document) -> None:
         """Index a document. Idempotent. A newer status replaces the older entry and removes
         lookups that no longer apply, except that a "stored" document never replaces a parsed
         or quarantined one (a late redelivery must not undo a parse). PermanentError for a

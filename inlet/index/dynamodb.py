@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from inlet.document import Document
 from inlet.errors import ConfigError
 from inlet.ids import check_id
 from inlet.index import IndexUnavailable, Page
@@ -189,7 +190,7 @@ class DynamoIndex:
             )
         return response.get("Item")
 
-    def put(self, document: Mapping[str, Any]) -> None:
+    def put(self, document: Document) -> None:
         entry = entry_from_document(document)
         attributes = _entry_attributes(entry)
         new_keys = sorted({lookup_key(field, value) for field, value in lookups_of(document)})

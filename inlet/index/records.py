@@ -23,8 +23,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
+from inlet.document import Document
 from inlet.errors import ConfigError, PermanentError
 from inlet.ids import is_valid_id, lowest_id
 
@@ -133,11 +134,16 @@ def replaces(new_status: str, old_status: str) -> bool:
     return _RANK.get(new_status, 0) >= _RANK.get(old_status, 0)
 
 
-def _bad(document: Mapping[str, Any], why: str) -> PermanentError:
+# Documents come back from storage as JSON, so their shape is checked here, not assumed: the
+# record builders take a Document but read it as the untrusted Mapping it may really be.
+_Json = Mapping[str, object]
+
+
+def _bad(document: _Json, why: str) -> PermanentError:
     return PermanentError(f"cannot index document {document.get('id')!r}: {why}")
 
 
-def _header_addresses(document: Mapping[str, Any], *names: str) -> list[str]:
+def _header_addresses(document: _Json, *names: str) -> list[str]:
     """The non-empty addresses of the named header fields, stripped, in order, de-duplicated."""
     seen: dict[str, None] = {}
     for name in names:
@@ -152,53 +158,67 @@ def _header_addresses(document: Mapping[str, Any], *names: str) -> list[str]:
     return list(seen)
 
 
-def _envelope(document: Mapping[str, Any]) -> Mapping[str, Any]:
+class _Envelope(NamedTuple):
+    """The envelope fields the index uses, checked."""
+
+    received_at: str
+    mail_from: str  # as given ("" when missing)
+    rcpt_to: list[object]  # as given; each entry is turned into a string where it is used
+    size: int
+
+
+def _envelope(document: _Json) -> _Envelope:
     envelope = document.get("envelope")
     if not isinstance(envelope, Mapping):
         raise _bad(document, "no envelope")
-    if not isinstance(envelope.get("received_at"), str):
+    received_at = envelope.get("received_at")
+    if not isinstance(received_at, str):
         raise _bad(document, "envelope has no received_at")
-    if not isinstance(envelope.get("rcpt_to"), list):
+    rcpt_to = envelope.get("rcpt_to")
+    if not isinstance(rcpt_to, list):
         raise _bad(document, "envelope rcpt_to is not a list")
-    if not isinstance(envelope.get("size"), int):
+    size = envelope.get("size")
+    if not isinstance(size, int):
         raise _bad(document, "envelope size is not an integer")
-    return envelope
+    return _Envelope(received_at, str(envelope.get("mail_from") or ""), rcpt_to, size)
 
 
-def _mail_from(envelope: Mapping[str, Any]) -> str:
+def _mail_from(envelope: _Envelope) -> str:
     """MAIL FROM as given, except that the null reverse-path is always "" (never "<>")."""
-    mail_from = str(envelope.get("mail_from") or "").strip()
+    mail_from = envelope.mail_from.strip()
     return "" if normalise_address(mail_from) == "" else mail_from
 
 
-def entry_from_document(document: Mapping[str, Any]) -> Entry:
+def entry_from_document(document: Document) -> Entry:
     """The entry of a stored, parsed or quarantined document. PermanentError if malformed."""
-    message_id = document.get("id")
+    raw: _Json = document
+    message_id = raw.get("id")
     if not isinstance(message_id, str) or not is_valid_id(message_id):
-        raise _bad(document, "not an Inlet message id")
-    status = document.get("status")
-    if status not in STATUSES:
-        raise _bad(document, f"unknown status {status!r}")
-    envelope = _envelope(document)
-    subject = document.get("subject")
-    header_id = document.get("message_id")
+        raise _bad(raw, "not an Inlet message id")
+    status = raw.get("status")
+    if not isinstance(status, str) or status not in STATUSES:
+        raise _bad(raw, f"unknown status {status!r}")
+    envelope = _envelope(raw)
+    subject = raw.get("subject")
+    header_id = raw.get("message_id")
     return Entry(
         id=message_id,
-        received_at=envelope["received_at"],
+        received_at=envelope.received_at,
         status=status,
         mail_from=_mail_from(envelope),
-        rcpt_to=tuple(dict.fromkeys(str(a).strip() for a in envelope["rcpt_to"])),
-        from_=tuple(_header_addresses(document, "from")[:MAX_ENTRY_ADDRESSES]),
-        to=tuple(_header_addresses(document, "to", "cc")[:MAX_ENTRY_ADDRESSES]),
+        rcpt_to=tuple(dict.fromkeys(str(a).strip() for a in envelope.rcpt_to)),
+        from_=tuple(_header_addresses(raw, "from")[:MAX_ENTRY_ADDRESSES]),
+        to=tuple(_header_addresses(raw, "to", "cc")[:MAX_ENTRY_ADDRESSES]),
         subject=subject[:MAX_SUBJECT_CHARS] if isinstance(subject, str) else None,
         message_id=header_id.strip() if isinstance(header_id, str) and header_id.strip() else None,
-        size=envelope["size"],
+        size=envelope.size,
     )
 
 
-def lookups_of(document: Mapping[str, Any]) -> frozenset[Lookup]:
+def lookups_of(document: Document) -> frozenset[Lookup]:
     """Every (field, normalised value) a search can find the document by."""
-    envelope = _envelope(document)
+    raw: _Json = document
+    envelope = _envelope(raw)
     found: set[Lookup] = set()
 
     def add(field: SearchField, values: Iterable[str], *, empty_ok: bool = False) -> None:
@@ -208,11 +228,11 @@ def lookups_of(document: Mapping[str, Any]) -> frozenset[Lookup]:
                 found.add((field, normal))
 
     # The null reverse-path is a lookup of its own (bounces); an empty header address is not.
-    add("from", [str(envelope.get("mail_from") or "")], empty_ok=True)
-    add("from", _header_addresses(document, "from")[:MAX_HEADER_LOOKUPS])
-    add("to", [str(a) for a in envelope["rcpt_to"]])
-    add("to", _header_addresses(document, "to", "cc")[:MAX_HEADER_LOOKUPS])
-    header_id = document.get("message_id")
+    add("from", [envelope.mail_from], empty_ok=True)
+    add("from", _header_addresses(raw, "from")[:MAX_HEADER_LOOKUPS])
+    add("to", [str(a) for a in envelope.rcpt_to])
+    add("to", _header_addresses(raw, "to", "cc")[:MAX_HEADER_LOOKUPS])
+    header_id = raw.get("message_id")
     if isinstance(header_id, str):
         add("message_id", [header_id])
     return frozenset(found)

@@ -15,12 +15,12 @@ A search is one SELECT joining lookups to messages, newest first, paginated by i
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from inlet.document import Document
 from inlet.errors import ConfigError
 from inlet.ids import check_id
 from inlet.index import IndexUnavailable, Page
@@ -128,7 +128,7 @@ class SqliteIndex:
                     self._db.execute("ROLLBACK")
                 raise
 
-    def put(self, document: Mapping[str, Any]) -> None:
+    def put(self, document: Document) -> None:
         entry = entry_from_document(document)
         lookups = lookups_of(document)
         stored = entry.to_dict()

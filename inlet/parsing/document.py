@@ -1,66 +1,55 @@
 """The parsed document: every field always present, so readers never guess at absent keys.
 
-The schema is docs/parsed-document.schema.json; FIELDS is its property order.
+The schema is docs/parsed-document.schema.json and its Python form inlet.document.Document;
+FIELDS is their property order.
 """
 
 from datetime import datetime
-from typing import Any, Literal
 
+from inlet.document import Document, Status
 from inlet.envelope import Envelope
 from inlet.parsing.headers import rfc3339
 
 # Bump when the same raw message would give a different document, so stale ones can be found.
 PARSER_VERSION = "1"
 
-Status = Literal["stored", "parsed", "quarantined"]
-
-FIELDS = (
-    "id",
-    "status",
-    "reason",
-    "envelope",
-    "message_id",
-    "date",
-    "subject",
-    "from",
-    "sender",
-    "reply_to",
-    "to",
-    "cc",
-    "bcc",
-    "in_reply_to",
-    "references",
-    "headers",
-    "text",
-    "html",
-    "attachments",
-    "defects",
-    "parsed_at",
-    "parser_version",
-)
-_LISTS = frozenset(
-    {"from", "reply_to", "to", "cc", "bcc", "references", "headers", "attachments", "defects"}
-)
+FIELDS: tuple[str, ...] = tuple(Document.__annotations__)
 
 
-def blank_document(envelope: Envelope, status: Status) -> dict[str, Any]:
+def blank_document(envelope: Envelope, status: Status) -> Document:
     """A document with nothing parsed: null and empty-list fields around the envelope."""
-    document: dict[str, Any] = {name: [] if name in _LISTS else None for name in FIELDS}
-    document.update(
-        id=envelope.id,
-        status=status,
-        envelope=envelope.to_dict(),
-        parser_version=PARSER_VERSION,
-    )
-    return document
+    return {
+        "id": envelope.id,
+        "status": status,
+        "reason": None,
+        "envelope": envelope.to_dict(),
+        "message_id": None,
+        "date": None,
+        "subject": None,
+        "from": [],
+        "sender": None,
+        "reply_to": [],
+        "to": [],
+        "cc": [],
+        "bcc": [],
+        "in_reply_to": None,
+        "references": [],
+        "headers": [],
+        "text": None,
+        "html": None,
+        "attachments": [],
+        "defects": [],
+        "parsed_at": None,
+        "parser_version": PARSER_VERSION,
+    }
 
 
-def stored_document(envelope: Envelope) -> dict[str, Any]:
+def stored_document(envelope: Envelope) -> Document:
     """The document of a message that is stored but not parsed yet (in flight)."""
     return blank_document(envelope, "stored")
 
 
-def quarantine_document(envelope: Envelope, reason: str, parsed_at: datetime) -> dict[str, Any]:
+def quarantine_document(envelope: Envelope, reason: str, parsed_at: datetime) -> Document:
     """The document of a message that could not be read at all; its raw object stays."""
     document = blank_document(envelope, "quarantined")
     document["reason"] = reason

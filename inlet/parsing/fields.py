@@ -4,8 +4,9 @@ Values come from `Message.raw_items()`, exactly as received; helpers in headers.
 """
 
 from email.message import EmailMessage
-from typing import Any
+from typing import Literal
 
+from inlet.document import Address, Document
 from inlet.parsing.headers import (
     decode_unstructured,
     message_ids,
@@ -14,7 +15,14 @@ from inlet.parsing.headers import (
     unfold,
 )
 
-_ADDRESS_FIELDS = {"from": "from", "reply-to": "reply_to", "to": "to", "cc": "cc", "bcc": "bcc"}
+_AddressField = Literal["from", "reply_to", "to", "cc", "bcc"]
+_ADDRESS_FIELDS: dict[str, _AddressField] = {
+    "from": "from",
+    "reply-to": "reply_to",
+    "to": "to",
+    "cc": "cc",
+    "bcc": "bcc",
+}
 # RFC 5322 §3.6: fields that may occur at most once.
 _UNIQUE = (
     "date",
@@ -64,7 +72,7 @@ def _decoded(name: str, value: str, budget: _Budget, defects: list[str]) -> str:
         return value
 
 
-def _addresses(name: str, value: str, budget: _Budget, defects: list[str]) -> list[dict[str, str]]:
+def _addresses(name: str, value: str, budget: _Budget, defects: list[str]) -> list[Address]:
     if len(value) > _PARSE_VALUE_LIMIT:
         # Cut at an address boundary; beyond this many addresses nobody searches anyway.
         cut = value.rfind(",", 0, _PARSE_VALUE_LIMIT)
@@ -78,7 +86,7 @@ def _addresses(name: str, value: str, budget: _Budget, defects: list[str]) -> li
     return found
 
 
-def headers_into(document: dict[str, Any], root: EmailMessage, defects: list[str]) -> None:
+def headers_into(document: Document, root: EmailMessage, defects: list[str]) -> None:
     budget = _Budget()
     headers: list[list[str]] = []
     values: dict[str, list[str]] = {}  # lower-case name → unfolded values, in order

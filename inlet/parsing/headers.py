@@ -11,6 +11,7 @@ from email.headerregistry import AddressHeader, UnstructuredHeader
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from inlet.document import Address
 from inlet.parsing.charsets import scrub, utf8_with_fallback
 
 _FOLD = re.compile(r"[\r\n]")
@@ -38,14 +39,14 @@ def decode_unstructured(value: str) -> str:
     return scrub(str(kwds["decoded"]))
 
 
-def parse_addresses(value: str) -> tuple[list[dict[str, str]], list[str]]:
+def parse_addresses(value: str) -> tuple[list[Address], list[str]]:
     """The mailboxes of an unfolded address-list value (groups flattened), and defect names."""
     kwds: dict[str, Any] = {"defects": []}
     try:
         AddressHeader.parse(value, kwds)
     except Exception as exc:  # the stdlib parser raises IndexError etc. on some garbage
         return [], [f"unparseable ({type(exc).__name__})"]
-    found: list[dict[str, str]] = []
+    found: list[Address] = []
     dropped = 0
     for group in kwds["groups"]:
         for address in group.addresses:

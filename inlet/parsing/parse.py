@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from email.feedparser import BytesFeedParser
 from email.message import EmailMessage
-from typing import Any
 
+from inlet.document import Document
 from inlet.envelope import Envelope
 from inlet.errors import PermanentError
 from inlet.parsing.document import blank_document
@@ -57,8 +57,9 @@ def parse_message(
     *,
     save_attachment: SaveAttachment,
     parsed_at: datetime,
-) -> dict[str, Any]:
-    """Parse a raw message into its document, handing each attachment to `save_attachment`.
+) -> Document:
+    """Parse a raw message into its document, handing each attachment to `save_attachment`
+    (which stores it and returns its key, for the document).
 
     MIME defects and bad encodings are listed in `defects`, never raised. ParseError only when
     the message cannot be read at all (the stdlib parser itself raising)."""

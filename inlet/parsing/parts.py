@@ -16,9 +16,9 @@ import hashlib
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import Literal, NamedTuple, Protocol
 
-from inlet import keys
+from inlet.document import Attachment, Disposition, Document
 from inlet.parsing.bodies import body_text, decoded_bytes, embedded_bytes, raw_payload, release
 from inlet.parsing.filenames import safe_filename, sanitize
 from inlet.parsing.headers import decode_unstructured, unfold
@@ -26,15 +26,28 @@ from inlet.parsing.headers import decode_unstructured, unfold
 # Decoding more of a name than can end up in a filename would only cost parsing time.
 _NAME_LIMIT = 4096
 _EMBEDDED_MESSAGES = frozenset({"message/rfc822", "message/global"})
-_DISPOSITIONS = frozenset({"inline", "attachment"})
 # RFC 6838 §4.2 restricted names, lower-cased as get_content_type() returns them.
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*\Z")
 
 
 class SaveAttachment(Protocol):
-    def __call__(self, key: str, data: bytes, content_type: str, sha256: bytes) -> None:
-        """Store one decoded attachment; `sha256` is its digest, computed once here and
-        handed on so the store need not hash the bytes again."""
+    def __call__(
+        self, index: int, safe_filename: str, data: bytes, content_type: str, sha256: bytes, /
+    ) -> str:
+        """Store attachment `index` of the message (its decoded bytes) and return the key it
+        is stored under, which the document records: attachments/<id>/<index>-<safe_filename>
+        (the store knows the id and builds keys; the parser never does). `safe_filename` is
+        already sanitised; `sha256` is the digest of `data`, computed once here and handed on
+        so the store need not hash the bytes again."""
+
+
+class _Leaf(NamedTuple):
+    """What an attachment's entry says of its part, before it is stored."""
+
+    filename: str
+    content_type: str
+    disposition: Disposition | None
+    content_id: str | None
 
 
 def _body(root: EmailMessage, subtype: str, defects: list[str]) -> EmailMessage | None:
@@ -81,14 +94,17 @@ def _is_container(part: EmailMessage) -> bool:
 
 
 def content_into(
-    document: dict[str, Any],
+    document: Document,
     root: EmailMessage,
     linesep: str,
     save_attachment: SaveAttachment,
     defects: list[str],
 ) -> None:
-    bodies = {"text": _body(root, "plain", defects), "html": _body(root, "html", defects)}
-    attachments: list[dict[str, Any]] = []
+    bodies: dict[Literal["text", "html"], EmailMessage | None] = {
+        "text": _body(root, "plain", defects),
+        "html": _body(root, "html", defects),
+    }
+    attachments: list[Attachment] = []
     pending = [(root, "")]
     while pending:
         part, section = pending.pop()
@@ -104,12 +120,24 @@ def content_into(
             if isinstance(raw_payload(part), list):
                 nested = _embedded_defects(part, section)
             index = len(attachments)
-            attachment, data, notes = _attachment(part, index, document["id"], linesep)
+            leaf, data, notes = _attachment(part, index, linesep)
             release(part)
-            digest = bytes.fromhex(attachment["sha256"])
-            save_attachment(attachment["key"], data, attachment["content_type"], digest)
+            digest = hashlib.sha256(data).digest()
+            key = save_attachment(index, leaf.filename, data, leaf.content_type, digest)
+            size = len(data)
             del data
-            attachments.append(attachment)
+            attachments.append(
+                {
+                    "index": index,
+                    "filename": leaf.filename,
+                    "content_type": leaf.content_type,
+                    "disposition": leaf.disposition,
+                    "content_id": leaf.content_id,
+                    "size": size,
+                    "sha256": digest.hex(),
+                    "key": key,
+                }
+            )
         label = _label(section)
         defects.extend(f"{label}: {type(defect).__name__}" for defect in part.defects)
         defects.extend(f"{label}: {note}" for note in notes)
@@ -117,10 +145,8 @@ def content_into(
     document["attachments"] = attachments
 
 
-def _attachment(
-    part: EmailMessage, index: int, message_id: str, linesep: str
-) -> tuple[dict[str, Any], bytes, list[str]]:
-    """An attachment's entry, its content and notes on it."""
+def _attachment(part: EmailMessage, index: int, linesep: str) -> tuple[_Leaf, bytes, list[str]]:
+    """What an attachment's entry says of the part, its content and notes on it."""
     notes: list[str] = []
     content_type = _content_type(part)
     if content_type is None:
@@ -135,18 +161,13 @@ def _attachment(
     else:
         data, more = decoded_bytes(part)
     notes.extend(more)
-    filename = safe_filename(raw_name, index, content_type)
-    attachment = {
-        "index": index,
-        "filename": filename,
-        "content_type": content_type,
-        "disposition": _disposition(part),
-        "content_id": _first_raw(part, "content-id"),
-        "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "key": keys.attachment_key(message_id, index, filename),
-    }
-    return attachment, data, notes
+    leaf = _Leaf(
+        filename=safe_filename(raw_name, index, content_type),
+        content_type=content_type,
+        disposition=_disposition(part),
+        content_id=_first_raw(part, "content-id"),
+    )
+    return leaf, data, notes
 
 
 def _first_raw(part: EmailMessage, name: str) -> str | None:
@@ -169,7 +190,7 @@ def _filename(part: EmailMessage, notes: list[str]) -> str | None:
     return name
 
 
-def _disposition(part: EmailMessage) -> str | None:
+def _disposition(part: EmailMessage) -> Disposition | None:
     try:
         disposition = part.get_content_disposition()
     except Exception:
@@ -177,7 +198,7 @@ def _disposition(part: EmailMessage) -> str | None:
     if not disposition:
         return None
     # RFC 2183 §2.8: an unrecognised disposition is treated as "attachment".
-    return disposition if disposition in _DISPOSITIONS else "attachment"
+    return "inline" if disposition == "inline" else "attachment"
 
 
 def _embedded_subject(part: EmailMessage) -> str | None:

@@ -3,7 +3,6 @@
 from tests.corpus.harness import (
     Recorder,
     assert_valid,
-    envelope,
     load_schema,
     parse,
 )
@@ -16,7 +15,6 @@ __all__ = [
     "PNG",
     "Recorder",
     "assert_valid",
-    "envelope",
     "load_schema",
     "parse",
 ]

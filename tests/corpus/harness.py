@@ -1,53 +1,40 @@
-"""Helpers for the parser tests: a fixed envelope, a recording attachment sink, and a small
-structural check of documents against docs/parsed-document.schema.json (no jsonschema package:
-only the keywords that schema uses)."""
+"""Helpers for the parser tests: a recording attachment sink, a parse of raw bytes with the
+builders' envelope (tests/builders.py), and a small structural check of documents against
+docs/parsed-document.schema.json (no jsonschema package: only the keywords that schema uses)."""
 
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inlet.envelope import Envelope, TlsInfo
-from inlet.ids import mint_id
+from inlet import keys
+from inlet.document import Document
 from inlet.parsing import parse_message
+from tests.builders import ENVELOPE_ID, make_envelope
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "parsed-document.schema.json"
 PARSED_AT = datetime(2026, 3, 4, 5, 6, 8, 123000, tzinfo=UTC)
-_ENVELOPE_ID = mint_id(int(datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC).timestamp() * 1000))
-
-
-def envelope(**overrides: Any) -> Envelope:
-    fields: dict[str, Any] = {
-        "id": _ENVELOPE_ID,
-        "received_at": "2026-03-04T05:06:07.000Z",
-        "mail_from": "sender@example.org",
-        "rcpt_to": ["user@example.com", "other@example.com"],
-        "helo": "mx.example.org",
-        "client_ip": "192.0.2.1",
-        "client_port": 40000,
-        "proxied_from": None,
-        "tls": TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
-        "auth_user": None,
-        "size": 1234,
-        "sha256": "ab" * 32,
-        "relay": "relay-1",
-    }
-    fields.update(overrides)
-    return Envelope(**fields)
 
 
 class Recorder:
-    """A save_attachment that keeps what it was given, in call order."""
+    """A save_attachment that keeps what it was given, in call order, and answers with the key
+    the message store gives an attachment (attachments/<id>/<n>-<safe-filename>)."""
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, bytes, str]] = []
+    def __init__(self, message_id: str = ENVELOPE_ID) -> None:
+        self.message_id = message_id
+        self.calls: list[tuple[str, bytes, str]] = []  # (key, data, content_type)
 
-    def __call__(self, key: str, data: bytes, content_type: str, sha256: bytes) -> None:
+    def __call__(
+        self, index: int, safe_filename: str, data: bytes, content_type: str, sha256: bytes
+    ) -> str:
         assert hashlib.sha256(data).digest() == sha256
+        assert index == len(self.calls)  # handed over one at a time, in walk order
+        key = keys.attachment_key(self.message_id, index, safe_filename)
         self.calls.append((key, data, content_type))
+        return key
 
     @property
     def by_key(self) -> dict[str, bytes]:
@@ -58,10 +45,12 @@ def chunked(data: bytes, size: int) -> Iterable[bytes]:
     return (data[at : at + size] for at in range(0, len(data), size))
 
 
-def parse(raw: bytes, *, chunk_size: int = 65536) -> tuple[dict[str, Any], Recorder]:
-    recorder = Recorder()
+def parse(raw: bytes, *, chunk_size: int = 65536) -> tuple[Document, Recorder]:
+    """The document of `raw` (fed in `chunk_size` pieces) with make_envelope()'s envelope."""
+    envelope = make_envelope()
+    recorder = Recorder(envelope.id)
     document = parse_message(
-        chunked(raw, chunk_size), envelope(), save_attachment=recorder, parsed_at=PARSED_AT
+        chunked(raw, chunk_size), envelope, save_attachment=recorder, parsed_at=PARSED_AT
     )
     return document, recorder
 
@@ -152,7 +141,7 @@ def schema_errors(
     return errors
 
 
-def assert_valid(document: dict[str, Any]) -> None:
+def assert_valid(document: Mapping[str, Any]) -> None:
     schema = load_schema()
     errors = schema_errors(document, schema, schema)
     assert not errors, "\n".join(errors)

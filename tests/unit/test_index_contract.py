@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 
 import inlet.index
@@ -18,7 +17,8 @@ from inlet.index import Index, IndexUnavailable, Page
 from inlet.index.dynamodb import DynamoIndex, make_dynamodb_client
 from inlet.index.records import SearchField, encode_cursor
 from inlet.index.sqlite import SCHEMA_VERSION, SqliteIndex
-from tests.unit.test_index_records import make_document
+from tests.builders import make_document
+from tests.faults import Fault
 
 pytestmark = pytest.mark.unit
 
@@ -483,21 +483,6 @@ def test_sqlite_schema_version_and_foreign_files(tmp_path: Path) -> None:
 # --- DynamoDB only: the item layout, one Query per search, interrupted and racing writes
 
 
-class Injected:
-    """A before-call hook that answers the `nth` call of an operation with an error response,
-    as DynamoDB would (botocore raises the ClientError itself; nothing is patched)."""
-
-    def __init__(self, code: str, *, nth: int = 1, status: int = 500) -> None:
-        self.code, self.nth, self.status, self.calls = code, nth, status, 0
-
-    def __call__(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        self.calls += 1
-        if self.calls != self.nth:
-            return None
-        error = {"Error": {"Code": self.code, "Message": "injected"}, "ResponseMetadata": {}}
-        return AWSResponse("https://dynamodb.invalid", self.status, {}, None), error
-
-
 def table_of(client: Any) -> str:
     name: str = client.list_tables()["TableNames"][0]
     return name
@@ -576,7 +561,7 @@ def test_dynamodb_an_interrupted_put_is_finished_by_a_retry(dynamodb_client: Any
     document = make_document(message_id, to=["header@example.com"])
     # With an entry already there the intent is an UpdateItem: the first PutItem is the final
     # write of the MSG item, after the lookups.
-    failure = Injected("InternalServerError", nth=1)
+    failure = Fault("InternalServerError", nth=1)
     dynamodb_client.meta.events.register("before-call.dynamodb.PutItem", failure)
     with pytest.raises(IndexUnavailable, match="InternalServerError"):
         index.put(document)
@@ -596,7 +581,7 @@ def test_dynamodb_an_interrupted_put_is_finished_by_a_retry(dynamodb_client: Any
 def test_dynamodb_a_first_put_interrupted_is_not_yet_indexed(dynamodb_client: Any) -> None:
     index = DynamoIndex(dynamodb_client, table_of(dynamodb_client))
     document = make_document()
-    failure = Injected("InternalServerError", nth=2)  # the final MSG write, after the pending one
+    failure = Fault("InternalServerError", nth=2)  # the final MSG write, after the pending one
     dynamodb_client.meta.events.register("before-call.dynamodb.PutItem", failure)
     with pytest.raises(IndexUnavailable):
         index.put(document)
@@ -612,7 +597,7 @@ def test_dynamodb_an_interrupted_delete_is_finished_by_a_retry(dynamodb_client: 
     document = make_document(cc=["cc@example.com"])
     index.put(document)
     index.hold(document["id"])
-    failure = Injected("ProvisionedThroughputExceededException", nth=1, status=400)
+    failure = Fault("ProvisionedThroughputExceededException", nth=1, status=400)
     dynamodb_client.meta.events.register("before-call.dynamodb.DeleteItem", failure)
     with pytest.raises(IndexUnavailable):
         index.delete(document["id"])  # the lookups went; the MSG item did not
@@ -659,7 +644,7 @@ def test_dynamodb_errors_are_translated(dynamodb_client: Any) -> None:
     with pytest.raises(ConfigError, match="no-such-table"):
         missing.get(mint_id())
     index = DynamoIndex(dynamodb_client, table_of(dynamodb_client))
-    denied = Injected("AccessDeniedException", status=400)
+    denied = Fault("AccessDeniedException", status=400)
     dynamodb_client.meta.events.register("before-call.dynamodb.Query", denied)
     with pytest.raises(IndexUnavailable, match="AccessDeniedException"):
         index.search("to", "rcpt@example.com")

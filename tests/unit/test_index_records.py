@@ -1,13 +1,12 @@
 """What the index keeps of a document: the entry, the lookups and their normalisation."""
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from inlet.errors import ConfigError, PermanentError
-from inlet.ids import id_time, lowest_id, mint_id
+from inlet.ids import lowest_id, mint_id
 from inlet.index.records import (
     MAX_ENTRY_ADDRESSES,
     MAX_VALUE_BYTES,
@@ -24,49 +23,9 @@ from inlet.index.records import (
     replaces,
     search_value,
 )
+from tests.builders import make_document
 
 pytestmark = pytest.mark.unit
-
-
-def make_document(
-    message_id: str | None = None,
-    *,
-    status: str = "parsed",
-    mail_from: str = "sender@example.org",
-    rcpt_to: Sequence[str] = ("rcpt@example.com",),
-    header_from: Sequence[str] = ("Author@Example.org",),
-    to: Sequence[str] = ("rcpt@example.com",),
-    cc: Sequence[str] = (),
-    header_id: str | None = "<abc.123@mail.example.org>",
-    subject: str | None = "Hello",
-    size: int = 1234,
-) -> dict[str, Any]:
-    """A document as the parse step writes it; "stored" and "quarantined" ones carry only the
-    envelope-derived fields."""
-    message_id = message_id or mint_id()
-    envelope = {
-        "id": message_id,
-        "received_at": id_time(message_id).isoformat().replace("+00:00", "Z"),
-        "mail_from": mail_from,
-        "rcpt_to": list(rcpt_to),
-        "helo": "client.example.org",
-        "size": size,
-    }
-    parsed = status == "parsed"
-
-    def addresses(values: Sequence[str]) -> list[dict[str, str | None]]:
-        return [{"name": None, "address": a} for a in values] if parsed else []
-
-    return {
-        "id": message_id,
-        "status": status,
-        "envelope": envelope,
-        "message_id": header_id if parsed else None,
-        "subject": subject if parsed else None,
-        "from": addresses(header_from),
-        "to": addresses(to),
-        "cc": addresses(cc),
-    }
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ import pytest
 
 from inlet import keys
 from inlet.parsing import PARSER_VERSION
-from tests.corpus import GIF, PDF, PNG, Recorder, envelope, parse
+from tests.builders import make_envelope
+from tests.corpus import GIF, PDF, PNG, Recorder, parse
 from tests.corpus import messages as m
 
 pytestmark = pytest.mark.unit
 
-ID = envelope().id
+ID = make_envelope().id
 
 
 def addresses(*pairs: tuple[str, str]) -> list[dict[str, str]]:
@@ -39,7 +40,7 @@ def test_simple_text() -> None:
     assert document["id"] == ID
     assert document["status"] == "parsed"
     assert document["reason"] is None
-    assert document["envelope"] == envelope().to_dict()
+    assert document["envelope"] == make_envelope().to_dict()
     assert document["message_id"] == "<20240301120000.1234@example.org>"
     assert document["date"] == "2024-03-01T12:00:00Z"
     assert document["subject"] == "Lunch on Friday?"

@@ -10,9 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from inlet import keys
 from inlet.errors import PermanentError, TransientError
 from inlet.parsing import ParseError, parse_message
-from tests.corpus import CORPUS, Recorder, assert_valid, envelope, parse
+from tests.builders import make_envelope
+from tests.corpus import CORPUS, Recorder, assert_valid, parse
 from tests.corpus.harness import PARSED_AT, chunked
 
 pytestmark = pytest.mark.unit
@@ -55,7 +57,7 @@ def test_empty_chunks_are_harmless() -> None:
     recorder = Recorder()
     pieces = [b"", *chunked(raw, 100), b""]
     document = parse_message(
-        iter(pieces), envelope(), save_attachment=recorder, parsed_at=PARSED_AT
+        iter(pieces), make_envelope(), save_attachment=recorder, parsed_at=PARSED_AT
     )
     assert document == parse(raw)[0]
 
@@ -77,7 +79,7 @@ def test_a_failing_read_is_not_a_parse_error() -> None:
         raise TransientError("storage went away")
 
     with pytest.raises(TransientError):
-        parse_message(chunks(), envelope(), save_attachment=Recorder(), parsed_at=PARSED_AT)
+        parse_message(chunks(), make_envelope(), save_attachment=Recorder(), parsed_at=PARSED_AT)
 
 
 def big_message(sizes: list[int]) -> tuple[bytes, list[bytes]]:
@@ -112,14 +114,16 @@ def test_large_attachments_come_out_exact() -> None:
 def test_peak_memory_stays_under_three_times_the_message() -> None:
     raw, _ = big_message([1_500_000, 1_500_000])
     sizes: list[int] = []
+    envelope = make_envelope()
 
-    def save(key: str, data: bytes, content_type: str, sha256: bytes) -> None:
+    def save(index: int, safe_filename: str, data: bytes, content_type: str, sha256: bytes) -> str:
         sizes.append(len(data))  # a real sink writes and forgets
+        return keys.attachment_key(envelope.id, index, safe_filename)
 
     pieces = list(chunked(raw, 65536))  # the caller's chunks are not the parser's memory
     tracemalloc.start()
     try:
-        parse_message(iter(pieces), envelope(), save_attachment=save, parsed_at=PARSED_AT)
+        parse_message(iter(pieces), envelope, save_attachment=save, parsed_at=PARSED_AT)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
