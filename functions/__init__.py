@@ -1,1 +1,1 @@
-"""Lambda handlers (parse, index, retention): thin glue over the core, built in issue 4."""
+"""Lambda handlers (parse, index, retention): thin glue over the core."""

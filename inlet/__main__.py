@@ -1,5 +1,5 @@
 import sys
 
-from inlet.cli import main
+from inlet.cli.main import main
 
 sys.exit(main())

@@ -1,25 +1,79 @@
-"""The SMTP envelope stored with every message, and its two stored forms.
+"""The SMTP envelope stored with every message, and its JSON form.
 
-The complete form is JSON. S3 user metadata holds at most 2 KB, so the compact form (the same
-JSON, ASCII-escaped, in one metadata value) is used only when it fits; otherwise the envelope is
-a separate object and the metadata points at it. Readers always get the complete envelope.
+A session knows everything about a message but its stored bytes until DATA ends: it fills an
+EnvelopeDraft, and the message store completes it with the size and digest of what it stored.
+Where the envelope is kept (object metadata or an object of its own) is the message store's
+business (inlet.message_store).
 """
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
-ENVELOPE_META = "inlet-envelope"
-ENVELOPE_KEY_META = "inlet-envelope-key"
-ID_META = "inlet-id"
-# S3 counts key and value bytes of all user metadata against 2048; leave room for the id entry.
-METADATA_BUDGET = 2048 - len(ID_META) - 26 - len(ENVELOPE_META) - 64
+
+class TlsJson(TypedDict):
+    version: str
+    cipher: str
+
+
+class EnvelopeJson(TypedDict):
+    """The envelope as stored and as it appears in the parsed document."""
+
+    id: str
+    received_at: str
+    mail_from: str
+    rcpt_to: list[str]
+    helo: str | None
+    client_ip: str | None
+    client_port: int | None
+    proxied_from: str | None
+    tls: TlsJson | None
+    auth_user: str | None
+    size: int
+    sha256: str
+    relay: str
+    extra: NotRequired[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class TlsInfo:
     version: str
     cipher: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeDraft:
+    """What the SMTP session knows of a message before its bytes are stored."""
+
+    id: str
+    received_at: str
+    mail_from: str
+    rcpt_to: list[str]
+    helo: str | None
+    client_ip: str | None
+    client_port: int | None
+    proxied_from: str | None
+    tls: TlsInfo | None
+    auth_user: str | None
+    relay: str
+
+    def complete(self, *, size: int, sha256: str) -> "Envelope":
+        """The envelope of the stored message: `size` and `sha256` describe the stored bytes."""
+        return Envelope(
+            id=self.id,
+            received_at=self.received_at,
+            mail_from=self.mail_from,
+            rcpt_to=self.rcpt_to,
+            helo=self.helo,
+            client_ip=self.client_ip,
+            client_port=self.client_port,
+            proxied_from=self.proxied_from,
+            tls=self.tls,
+            auth_user=self.auth_user,
+            size=size,
+            sha256=sha256,
+            relay=self.relay,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +93,17 @@ class Envelope:
     relay: str
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> EnvelopeJson:
         data = asdict(self)
         if not data["extra"]:
             del data["extra"]
-        return data
+        return cast(EnvelopeJson, data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Envelope":
+    def from_dict(cls, data: EnvelopeJson | dict[str, Any]) -> "Envelope":
         tls = data.get("tls")
         return cls(
             id=data["id"],
@@ -71,11 +125,3 @@ class Envelope:
     @classmethod
     def from_json(cls, text: str | bytes) -> "Envelope":
         return cls.from_dict(json.loads(text))
-
-
-def compact_metadata(envelope: Envelope) -> dict[str, str] | None:
-    """The envelope as S3 user metadata, or None when it would not fit in full."""
-    text = envelope.to_json()
-    if len(text) > METADATA_BUDGET:
-        return None
-    return {ID_META: envelope.id, ENVELOPE_META: text}

@@ -64,6 +64,20 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+def environment(values: Mapping[str, str]) -> dict[str, str]:
+    """`values` by Settings field name, as the INLET_* variables that set them (in the same
+    order): how a deployment (the CDK app) configures the relay and the functions without
+    spelling a variable name itself. ValueError for a name that is no option."""
+    by_name = {opt.name: opt for opt in OPTIONS}
+    unknown = [name for name in values if name not in by_name]
+    if unknown:
+        raise ValueError(
+            f"not an inlet setting: {', '.join(map(repr, unknown))} "
+            f"(the settings are {', '.join(by_name)})"
+        )
+    return {by_name[name].env: value for name, value in values.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     domains: tuple[str, ...]

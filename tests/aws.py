@@ -5,7 +5,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inlet.index.dynamodb import PARTITION_KEY, SORT_KEY
+from inlet.blobstore.s3 import S3BlobStore
+from inlet.index.dynamodb import PARTITION_KEY, SORT_KEY, DynamoIndex
 
 REGION = "us-east-1"
 
@@ -16,6 +17,17 @@ class Wiring:
     table: str
     parse_queue: str  # queue URLs
     index_queue: str
+
+
+@dataclass
+class Aws:
+    """The pipeline's AWS resources under moto, with the adapters over them."""
+
+    s3: Any
+    sqs: Any
+    wiring: Wiring
+    store: S3BlobStore
+    index: DynamoIndex
 
 
 def create_index_table(dynamodb: Any, table: str) -> None:

@@ -5,37 +5,31 @@ from datetime import UTC, datetime
 from inlet.blobstore import BlobStore
 from inlet.envelope import Envelope
 from inlet.ids import mint_id
-from inlet.ingest import IncomingMessage
+from inlet.message_store import MessageStore
+from tests.builders import make_draft, rfc3339
 
 
 def store_message(
-    store: BlobStore,
+    store: BlobStore | MessageStore,
     raw: bytes,
     *,
     rcpt_to: list[str] | None = None,
     mail_from: str = "sender@example.org",
     at: datetime | None = None,
 ) -> Envelope:
+    messages = store if isinstance(store, MessageStore) else MessageStore(store)
     when = at or datetime.now(UTC)
-    message_id = mint_id(int(when.timestamp() * 1000))
-    incoming = IncomingMessage(store, message_id)
+    incoming = messages.begin(mint_id(int(when.timestamp() * 1000)))
     incoming.write(raw)
-
-    def build(size: int, sha256: str) -> Envelope:
-        return Envelope(
-            id=message_id,
-            received_at=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    return incoming.commit(
+        make_draft(
+            id=incoming.id,
+            received_at=rfc3339(when),
             mail_from=mail_from,
             rcpt_to=rcpt_to or ["rcpt@example.com"],
             helo="client.example.org",
             client_ip="127.0.0.1",
-            client_port=40000,
-            proxied_from=None,
             tls=None,
-            auth_user=None,
-            size=size,
-            sha256=sha256,
             relay="test",
         )
-
-    return incoming.commit(build)
+    )

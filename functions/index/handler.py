@@ -18,7 +18,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import metrics as m
-from functions.common import created_ids, environment, route_core_logs
+from functions.environment import environment, route_core_logs
+from functions.events import created_ids
 from inlet import keys
 from inlet.errors import NotFoundError
 from inlet.pipeline import index_parsed
@@ -33,7 +34,7 @@ def record_handler(record: SQSRecord) -> None:
     env = environment()
     for message_id in created_ids(record, keys.PARSED_PREFIX, logger):
         try:
-            document = index_parsed(env.store, env.index, message_id)
+            document = index_parsed(env.messages, env.index, message_id)
         except NotFoundError:
             logger.warning("document gone before indexing", message_id=message_id)
             continue

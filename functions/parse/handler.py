@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import metrics as m
-from functions.common import created_ids, environment, route_core_logs
+from functions.environment import environment, route_core_logs
+from functions.events import created_ids
 from inlet import keys
 from inlet.errors import NotFoundError
 from inlet.pipeline import parse_stored
@@ -31,10 +32,10 @@ route_core_logs(logger)
 
 
 def record_handler(record: SQSRecord) -> None:
-    store = environment().store
+    messages = environment().messages
     for message_id in created_ids(record, keys.RAW_PREFIX, logger):
         try:
-            document = parse_stored(store, message_id, now=datetime.now(UTC))
+            document = parse_stored(messages, message_id, now=datetime.now(UTC))
         except NotFoundError:
             # Removed (by retention) before this delivery: nothing left to do.
             logger.warning("message gone before parsing", message_id=message_id)

@@ -12,9 +12,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions import metrics as m
-from functions.common import environment, route_core_logs
+from functions.environment import environment, route_core_logs
 from inlet.errors import TransientError
-from inlet.expiry import run_retention
+from inlet.expiry_sweep import run_retention
 
 logger = Logger(service=m.RETENTION_SERVICE)
 metrics = Metrics(namespace=m.NAMESPACE, service=m.RETENTION_SERVICE)
@@ -30,7 +30,9 @@ class RetentionIncomplete(TransientError):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
     env = environment()
     dry_run = event.get("dry_run") is True
-    report = run_retention(env.store, env.index, env.policy, now=datetime.now(UTC), dry_run=dry_run)
+    report = run_retention(
+        env.messages, env.index, env.policy, now=datetime.now(UTC), dry_run=dry_run
+    )
     if not dry_run:
         metrics.add_metric(name=m.MESSAGES_EXPIRED, unit=MetricUnit.Count, value=report.expired)
     metrics.add_metric(name=m.MESSAGES_HELD, unit=MetricUnit.Count, value=report.held)

@@ -1,24 +1,13 @@
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from functions.common import environment
+from functions.environment import environment
 from inlet.blobstore.s3 import CLIENT_CONFIG, S3BlobStore
 from inlet.index.dynamodb import DynamoIndex
-from tests.aws import REGION, Wiring, create_pipeline
-
-
-@dataclass
-class Aws:
-    s3: Any
-    sqs: Any
-    wiring: Wiring
-    store: S3BlobStore
-    index: DynamoIndex
+from tests.aws import REGION, Aws, create_pipeline
 
 
 @pytest.fixture

@@ -7,16 +7,15 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 
-from functions.common import environment
+from functions.environment import environment
 from functions.index.handler import lambda_handler as index_handler
 from functions.parse.handler import lambda_handler as parse_handler
 from functions.retention.handler import RetentionIncomplete
 from functions.retention.handler import lambda_handler as retention_handler
 from inlet import keys
-from tests.aws import FakeContext, deliver, lambda_event
-from tests.functions.conftest import Aws
+from tests.aws import Aws, FakeContext, deliver, lambda_event
+from tests.faults import Fault
 from tests.stored import store_message
 
 pytestmark = pytest.mark.unit
@@ -90,14 +89,7 @@ def test_storage_fault_fails_only_that_record_then_redelivery_succeeds(aws: Aws)
     session = boto3.DEFAULT_SESSION
     assert session is not None
 
-    def respond(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        if not params["url_path"].endswith(bad_key):
-            return None
-        error = {"Code": "SlowDown", "Message": "injected"}
-        return AWSResponse("https://s3.test", 503, {}, None), {
-            "Error": error,
-            "ResponseMetadata": {"HTTPStatusCode": 503},
-        }
+    respond = Fault("SlowDown", status=503, path=lambda path: path.endswith(bad_key))
 
     # On the session, before the handler's cold start creates its client from it.
     session.events.register("before-call.s3.PutObject", respond, unique_id="fault")
@@ -172,13 +164,7 @@ def test_retention_failure_is_an_error_and_a_rerun_finishes(aws: Aws) -> None:
     session = boto3.DEFAULT_SESSION
     assert session is not None
 
-    def respond(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        if "/raw/" not in params["url_path"]:
-            return None
-        return AWSResponse("https://s3.test", 500, {}, None), {
-            "Error": {"Code": "InternalError", "Message": "injected"},
-            "ResponseMetadata": {"HTTPStatusCode": 500},
-        }
+    respond = Fault("InternalError", path=lambda path: "/raw/" in path)
 
     session.events.register("before-call.s3.DeleteObject", respond, unique_id="fault")
     environment.cache_clear()  # the next cold start builds its client with the fault

@@ -372,7 +372,9 @@ def test_dockerignore_excludes(path: str) -> None:
     assert not in_context(path)
 
 
-@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "inlet/cli.py", "relay/server.py"])
+@pytest.mark.parametrize(
+    "path", ["pyproject.toml", "README.md", "inlet/cli/main.py", "relay/server.py"]
+)
 def test_dockerignore_keeps_what_the_build_needs(path: str) -> None:
     assert in_context(path)
 
@@ -435,11 +437,16 @@ def test_the_wheel_the_image_installs_carries_the_relay(builder: Stage, tmp_path
             for line in archive.read(f"{dist_info}/METADATA").decode().splitlines()
             if line.startswith("Requires-Dist:")
         ]
-    assert {"inlet/cli.py", "inlet/serve.py", "relay/server.py", "relay/health.py"} <= names
+    assert {
+        "inlet/cli/main.py",
+        "inlet/cli/serve.py",
+        "relay/server.py",
+        "relay/health.py",
+    } <= names
     assert not any(n.startswith(("tests/", "infra/", "bench/")) for n in names)
     scripts = configparser.ConfigParser()
     scripts.read_string(entry_points)
-    assert scripts["console_scripts"]["inlet"].replace(" ", "") == "inlet.cli:main"
+    assert scripts["console_scripts"]["inlet"].replace(" ", "") == "inlet.cli.main:main"
     relay_extra = [r for r in requires if 'extra == "relay"' in r]
     assert any(r.startswith("aiosmtpd") for r in relay_extra), requires
     assert any(r.startswith("boto3") for r in relay_extra), requires

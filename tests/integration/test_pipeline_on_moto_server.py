@@ -4,10 +4,7 @@ invoked with events built from exactly what SQS returns."""
 
 import base64
 import json
-import os
 import smtplib
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +12,12 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from functions.common import environment
+from functions.environment import environment
 from functions.index.handler import lambda_handler as index_handler
 from functions.parse.handler import lambda_handler as parse_handler
 from tests.aws import REGION, Wiring, create_pipeline, deliver
-from tests.relay.test_process import inlet_process
+from tests.cli import Ran, run_cli
+from tests.processes import inlet_process
 
 pytestmark = pytest.mark.integration
 
@@ -48,14 +46,8 @@ def moto_pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wiring]:
         server.stop()
 
 
-def inlet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "inlet", *args],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def inlet(*args: str) -> Ran:
+    return run_cli(*args)  # configured by INLET_* and AWS_ENDPOINT_URL, as a user's shell is
 
 
 def test_smtp_to_search_result_on_aws_adapters(moto_pipeline: Wiring, tmp_path: Path) -> None:

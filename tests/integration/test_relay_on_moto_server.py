@@ -1,9 +1,6 @@
 """`inlet relay` as the container runs it, against moto's HTTP server on 127.0.0.1, configured
 only through boto3's standard environment variables; then `inlet show` reads it back."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +9,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.aws import create_index_table
-from tests.relay.test_process import inlet_process, start_data
+from tests.cli import run_cli
+from tests.processes import inlet_process, start_data
 from tests.support import queued_id
 
 pytestmark = pytest.mark.integration
@@ -36,7 +34,9 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.stop()
 
 
-def test_relay_stores_in_s3_and_show_reads_it_back(moto_endpoint: str, tmp_path: Path) -> None:
+def test_relay_stores_in_s3_and_show_reads_it_back(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     big = b"Subject: big\r\n\r\n" + (b"b" * 998 + b"\r\n") * 7000  # ~7 MB: multipart
     with inlet_process(tmp_path, "relay", "--domains", "example.com", "--bucket", BUCKET) as (
         proc,
@@ -51,15 +51,12 @@ def test_relay_stores_in_s3_and_show_reads_it_back(moto_endpoint: str, tmp_path:
             client.close()
         proc.terminate()
         assert proc.wait(20) == 0
-    env = {**os.environ, "INLET_BUCKET": BUCKET, "INLET_TABLE": BUCKET}
+    monkeypatch.setenv("INLET_BUCKET", BUCKET)
+    monkeypatch.setenv("INLET_TABLE", BUCKET)
     for mid, content in zip(ids, (b"Subject: small\r\n\r\n.dot\r\n", big), strict=True):
-        raw = subprocess.run(
-            [sys.executable, "-m", "inlet", "show", mid, "--raw"],
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=True,
-        ).stdout
+        shown = run_cli("show", mid, "--raw")
+        assert shown.returncode == 0, shown.stderr
+        raw = shown.raw
         assert raw.endswith(b"\r\n" + content)
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -2,83 +2,21 @@
 
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 from inlet.blobstore.filesystem import FilesystemBlobStore
-from inlet.messages import load_raw
+from inlet.message_store import MessageStore
+from tests.cli import run_cli
+from tests.processes import INLET, inlet_process, start_data, wait_for
 from tests.support import RawSMTP, health_status, queued_id
 
 pytestmark = pytest.mark.relay
-INLET = [sys.executable, "-m", "inlet"]
-READY = re.compile(r"SMTP on 127\.0\.0\.1:(\d+).*health on http://127\.0\.0\.1:(\d+)/healthz")
-
-
-@contextmanager
-def inlet_process(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
-    out = open(tmp_path / "stdout", "w+")  # noqa: SIM115 - read after the process ends
-    err = open(tmp_path / "stderr", "w+")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            *INLET,
-            *args,
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            "0",
-            "--health-port",
-            "0",
-            "--hostname",
-            "relay.test",
-        ],
-        stdout=out,
-        stderr=err,
-        text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            out.seek(0)
-            match = READY.search(out.read())
-            if match or proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert match, (tmp_path / "stderr").read_text()
-        yield proc, int(match.group(1)), int(match.group(2))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        out.close()
-        err.close()
-
-
-def wait_for(predicate: object, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def start_data(port: int) -> RawSMTP:
-    client = RawSMTP(port)
-    client.reply()
-    client.cmd("EHLO client.test")
-    client.cmd("MAIL FROM:<a@example.org>")
-    client.cmd("RCPT TO:<b@example.com>")
-    assert client.cmd("DATA").startswith("354")
-    return client
 
 
 def draining_relay(
@@ -117,7 +55,11 @@ def test_sigterm_drains_a_session_mid_data(tmp_path: Path) -> None:
         busy.close()
         idle.close()
         assert proc.wait(10) == 0
-    assert load_raw(FilesystemBlobStore(data), mid).endswith(b"first half\r\nsecond half\r\n")
+    assert (
+        MessageStore(FilesystemBlobStore(data))
+        .load_raw(mid)
+        .endswith(b"first half\r\nsecond half\r\n")
+    )
 
 
 def test_drain_deadline_cuts_unfinished_data_and_leaves_nothing(tmp_path: Path) -> None:
@@ -189,18 +131,16 @@ def test_up_then_show_from_another_terminal(tmp_path: Path) -> None:
     ],
 )
 def test_errors_are_one_line_with_an_exit_code(
-    tmp_path: Path, args: list[str], code: int, message: str
+    tmp_path: Path,
+    args: list[str],
+    code: int,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INLET_")}
-    env["HOME"] = str(tmp_path)
-    result = subprocess.run(
-        [*INLET, *args, *(["--data-dir", str(tmp_path)] if args[0] == "show" else [])],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-    )
+    for name in [k for k in os.environ if k.startswith("INLET_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(*args, *(["--data-dir", str(tmp_path)] if args[0] == "show" else []))
     assert result.returncode == code
     assert message in result.stderr
     assert result.stderr.count("\n") == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.relay.test_process import inlet_process
+from tests.processes import inlet_process
 
 pytestmark = pytest.mark.relay
 

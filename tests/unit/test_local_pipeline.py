@@ -8,10 +8,11 @@ import pytest
 from inlet import keys
 from inlet.blobstore import BlobStore, StorageError
 from inlet.blobstore.filesystem import FilesystemBlobStore
+from inlet.cli.local_runner import LocalRunner
 from inlet.index.sqlite import SqliteIndex
-from inlet.local import LocalPipeline
-from inlet.pipeline import load_document, parse_stored
-from inlet.retention import RetentionPolicy
+from inlet.message_store import MessageStore
+from inlet.pipeline import parse_stored
+from inlet.retention_policy import RetentionPolicy
 from tests.stored import store_message
 
 pytestmark = pytest.mark.unit
@@ -27,9 +28,9 @@ MESSAGE = (
 NOW = datetime.now(UTC)
 
 
-def pipeline(data: Path, days: int = 30, **overrides: int) -> LocalPipeline:
-    return LocalPipeline(
-        FilesystemBlobStore(data),
+def pipeline(data: Path, days: int = 30, **overrides: int) -> LocalRunner:
+    return LocalRunner(
+        MessageStore(FilesystemBlobStore(data)),
         SqliteIndex(data / "index.sqlite3"),
         RetentionPolicy(days, overrides),
     )
@@ -37,7 +38,7 @@ def pipeline(data: Path, days: int = 30, **overrides: int) -> LocalPipeline:
 
 def test_stored_messages_become_searchable(tmp_path: Path) -> None:
     p = pipeline(tmp_path)
-    envelope = store_message(p.store, MESSAGE)
+    envelope = store_message(p.messages.blobs, MESSAGE)
     p.on_stored(envelope)
     p.close()
     p.index.close()
@@ -54,9 +55,9 @@ def test_catch_up_processes_what_was_stored_but_not_processed(tmp_path: Path) ->
     unparsed = store_message(store, MESSAGE)  # stored, then the process died
     parsed_only = store_message(store, MESSAGE)
     first = pipeline(tmp_path)
-    document = load_document(store, parsed_only.id)
+    document = MessageStore(store).load_document(parsed_only.id)
     assert document is None
-    parse_stored(store, parsed_only.id, now=NOW)  # parsed, not yet indexed
+    parse_stored(MessageStore(store), parsed_only.id, now=NOW)  # parsed, not yet indexed
     first.index.close()
     second = pipeline(tmp_path)
     try:
@@ -90,7 +91,9 @@ class FailingPuts:
 def test_a_failed_step_leaves_the_message_for_the_next_catch_up(tmp_path: Path) -> None:
     store = FilesystemBlobStore(tmp_path)
     index = SqliteIndex(tmp_path / "index.sqlite3")
-    broken = LocalPipeline(FailingPuts(store, keys.PARSED_PREFIX), index, RetentionPolicy(30))  # type: ignore[arg-type]
+    broken = LocalRunner(
+        MessageStore(FailingPuts(store, keys.PARSED_PREFIX)), index, RetentionPolicy(30)
+    )  # type: ignore[arg-type]
     envelope = store_message(store, MESSAGE)
     broken.on_stored(envelope)
     broken.close()
@@ -112,16 +115,16 @@ def test_retention_removes_expired_and_keeps_held(tmp_path: Path) -> None:
     p = pipeline(tmp_path, days=30, **{"tmp.example.com": 7, "legal.example.com": 3650})
     try:
         old = NOW - timedelta(days=40)
-        expired = store_message(p.store, MESSAGE, at=old)
-        held = store_message(p.store, MESSAGE, at=old)
-        legal = store_message(p.store, MESSAGE, at=old, rcpt_to=["x@legal.example.com"])
+        expired = store_message(p.messages.blobs, MESSAGE, at=old)
+        held = store_message(p.messages.blobs, MESSAGE, at=old)
+        legal = store_message(p.messages.blobs, MESSAGE, at=old, rcpt_to=["x@legal.example.com"])
         temp = store_message(
-            p.store, MESSAGE, at=NOW - timedelta(days=8), rcpt_to=["t@tmp.example.com"]
+            p.messages.blobs, MESSAGE, at=NOW - timedelta(days=8), rcpt_to=["t@tmp.example.com"]
         )
         many = store_message(  # its envelope is a separate object
-            p.store, MESSAGE, at=old, rcpt_to=[f"r{i}@example.com" for i in range(90)]
+            p.messages.blobs, MESSAGE, at=old, rcpt_to=[f"r{i}@example.com" for i in range(90)]
         )
-        fresh = store_message(p.store, MESSAGE)
+        fresh = store_message(p.messages.blobs, MESSAGE)
         assert p.catch_up() == 6
         p.index.hold(held.id)
         dry = p.retention(dry_run=True)
@@ -132,10 +135,10 @@ def test_retention_removes_expired_and_keeps_held(tmp_path: Path) -> None:
         assert (report.expired, report.held, report.failed) == (3, 1, 0)
         for gone in (expired, temp, many):
             assert p.index.get(gone.id) is None
-            assert not [k for k in p.store.list("") if gone.id in k]
+            assert not [k for k in p.messages.blobs.list("") if gone.id in k]
         for kept in (held, legal, fresh):
             assert p.index.get(kept.id) is not None
-            assert load_document(p.store, kept.id) is not None
+            assert p.messages.load_document(kept.id) is not None
         p.index.release(held.id)
         assert p.retention().expired_ids == [held.id]
     finally:
@@ -147,7 +150,7 @@ def test_retention_rerun_finishes_a_partial_removal(tmp_path: Path) -> None:
     p = pipeline(tmp_path, days=1)
     try:
         envelope = store_message(
-            p.store,
+            p.messages.blobs,
             MESSAGE,
             at=NOW - timedelta(days=2),
             rcpt_to=[f"r{i}@example.com" for i in range(90)],
@@ -155,13 +158,17 @@ def test_retention_rerun_finishes_a_partial_removal(tmp_path: Path) -> None:
         p.catch_up()
         # A run that stopped after removing the raw object: only the envelope is left.
         for key in [
-            k for k in p.store.list("") if envelope.id in k and not k.startswith("envelope/")
+            k
+            for k in p.messages.blobs.list("")
+            if envelope.id in k and not k.startswith("envelope/")
         ]:
-            p.store.delete(key)
+            p.messages.blobs.delete(key)
         p.index.delete(envelope.id)
-        assert [k for k in p.store.list("") if envelope.id in k] == [keys.envelope_key(envelope.id)]
+        assert [k for k in p.messages.blobs.list("") if envelope.id in k] == [
+            keys.envelope_key(envelope.id)
+        ]
         assert p.retention().expired_ids == [envelope.id]
-        assert [k for k in p.store.list("") if envelope.id in k] == []
+        assert [k for k in p.messages.blobs.list("") if envelope.id in k] == []
     finally:
         p.close()
         p.index.close()

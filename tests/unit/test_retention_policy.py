@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from inlet.retention import RetentionPolicy
+from inlet.retention_policy import RetentionPolicy
 from inlet.settings import load
 
 pytestmark = pytest.mark.unit

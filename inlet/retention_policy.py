@@ -1,4 +1,4 @@
-"""Retention rules: how long a message is kept, decided from its envelope alone (pure).
+"""The retention policy: how long a message is kept, decided from its envelope alone (pure).
 
 A message is kept for the longest period any of its recipient domains asks for: a message to
 both legal.example.com (10 years) and tmp.example.com (7 days) is a legal message.

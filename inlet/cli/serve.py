@@ -4,48 +4,45 @@ import asyncio
 import socket
 
 from inlet import settings as config
+from inlet.cli.local_runner import LocalRunner
+from inlet.cli.wiring import open_adapters, remember_data_dir
 from inlet.errors import ConfigError
 from inlet.logs import configure
-from inlet.stores import open_blob_store, open_index, remember_data_dir
+from inlet.retention_policy import RetentionPolicy
+from relay.server import Relay
 
 
 def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
     settings = config.load(mode, flags)
     configure(settings.log_level)
-    from relay.server import Relay  # the relay's dependencies are only needed to serve
-
-    pipeline = None
+    runner = None
     if mode == "up":
-        from inlet.local import LocalPipeline
-        from inlet.retention import RetentionPolicy
-
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         remember_data_dir(settings.data_dir)
-        store = open_blob_store(bucket=None, data_dir=settings.data_dir)  # always embedded
-        index = open_index(table=None, data_dir=settings.data_dir)
-        pipeline = LocalPipeline(store, index, RetentionPolicy.from_settings(settings))
-        where = str(settings.data_dir.resolve())
+        adapters = open_adapters(settings, embedded=True)
+        runner = LocalRunner(
+            adapters.messages, adapters.index, RetentionPolicy.from_settings(settings)
+        )
     else:
-        store = open_blob_store(bucket=settings.bucket, data_dir=settings.data_dir)
-        where = f"s3://{settings.bucket}" if settings.bucket else str(settings.data_dir.resolve())
+        adapters = open_adapters(settings)
 
     async def run() -> None:
         relay = Relay(
             settings,
-            store,
+            adapters.messages,
             relay_id=socket.gethostname(),
-            on_stored=pipeline.on_stored if pipeline else None,
+            on_stored=runner.on_stored if runner else None,
         )
         try:
             await relay.start()
         except OSError as exc:
             raise ConfigError(f"cannot listen: {exc.strerror or exc}") from exc
         relay.install_signal_handlers()
-        if pipeline is not None:
-            pipeline.start()
+        if runner is not None:
+            runner.start()
         print(
             f"inlet {mode}: SMTP on {settings.smtp_host}:{relay.smtp_port}, "
-            f"accepting {', '.join(settings.domains)}; storing in {where}; "
+            f"accepting {', '.join(settings.domains)}; storing in {adapters.where}; "
             f"health on http://{settings.smtp_host}:{relay.health_port}/healthz",
             flush=True,
         )
@@ -54,7 +51,7 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
     try:
         asyncio.run(run())
     finally:
-        if pipeline is not None:
-            pipeline.close()
-            pipeline.index.close()
+        if runner is not None:
+            runner.close()
+        adapters.close()
     return 0

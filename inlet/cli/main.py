@@ -67,10 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command in ("up", "relay"):
-            from inlet.serve import serve
+            from inlet.cli.serve import serve  # needs the relay's dependencies
 
             return serve(args.command, vars(args))
-        from inlet import commands
+        from inlet.cli import commands
 
         return commands.run(args)
     except ConfigError as exc:

@@ -1,4 +1,5 @@
-"""The pipeline of `inlet up`: parse → index in-process, right after each message is stored.
+"""The local pipeline runner of `inlet up`: parse → index in-process, right after each message
+is stored.
 
 It calls the same steps as the Lambdas (inlet.pipeline) on the embedded adapters. One worker
 thread runs every step in order, so the SQLite index sees one writer from this process and a
@@ -13,32 +14,30 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from inlet import keys
-from inlet.blobstore import BlobStore
 from inlet.envelope import Envelope
 from inlet.errors import InletError
-from inlet.expiry import RetentionReport, run_retention
-from inlet.ids import is_valid_id
+from inlet.expiry_sweep import RetentionReport, run_retention
 from inlet.index import Index
-from inlet.pipeline import load_document, parse_stored
-from inlet.retention import RetentionPolicy
+from inlet.message_store import MessageStore
+from inlet.pipeline import parse_stored
+from inlet.retention_policy import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0
 
 
-class LocalPipeline:
+class LocalRunner:
     def __init__(
         self,
-        store: BlobStore,
+        messages: MessageStore,
         index: Index,
         policy: RetentionPolicy,
         *,
         retention_interval: float = RETENTION_INTERVAL,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.store = store
+        self.messages = messages
         self.index = index
         self.policy = policy
         self._clock = clock
@@ -60,25 +59,22 @@ class LocalPipeline:
 
     def process(self, message_id: str) -> None:
         """Parse and index one message now (in the caller's thread)."""
-        document = parse_stored(self.store, message_id, now=self._clock())
+        document = parse_stored(self.messages, message_id, now=self._clock())
         self.index.put(document)
 
     def catch_up(self) -> int:
         """Process every stored message whose document or index records are missing."""
-        parsed = {keys.id_from_key(k) for k in self.store.list(keys.PARSED_PREFIX)}
+        parsed = set(self.messages.parsed_ids())
         done = 0
-        for key in self.store.list(keys.RAW_PREFIX):
-            message_id = keys.id_from_key(key)
+        for message_id in self.messages.message_ids():
             if self._stop.is_set():
                 break
-            if not is_valid_id(message_id):
-                continue
             try:
                 if message_id not in parsed:
                     self.process(message_id)
                     done += 1
                 elif self.index.get(message_id) is None:
-                    document = load_document(self.store, message_id)
+                    document = self.messages.load_document(message_id)
                     if document is not None:
                         self.index.put(document)
                         done += 1
@@ -90,7 +86,7 @@ class LocalPipeline:
 
     def retention(self, *, dry_run: bool = False) -> RetentionReport:
         return run_retention(
-            self.store, self.index, self.policy, now=self._clock(), dry_run=dry_run
+            self.messages, self.index, self.policy, now=self._clock(), dry_run=dry_run
         )
 
     def close(self) -> None:

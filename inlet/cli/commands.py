@@ -9,21 +9,18 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any
 
-from inlet import keys
 from inlet import settings as config
-from inlet.blobstore import BlobStore
+from inlet.cli.wiring import find_data_dir, open_adapters
+from inlet.document import Address
 from inlet.errors import ConfigError, NotFoundError
-from inlet.expiry import run_retention
+from inlet.expiry_sweep import run_retention
 from inlet.ids import check_id
 from inlet.index import Entry, Index, SearchField
 from inlet.logs import configure
-from inlet.messages import load_envelope, load_raw
+from inlet.message_store import MessageStore
 from inlet.parsing import stored_document
-from inlet.pipeline import load_document, load_quarantine
-from inlet.retention import RetentionPolicy
-from inlet.stores import check_aws_pair, find_data_dir, open_blob_store, open_index
+from inlet.retention_policy import RetentionPolicy
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,17 +33,16 @@ def run(args: argparse.Namespace) -> int:
     }
     settings = config.load("tool", flags)
     configure("WARNING")
-    check_aws_pair(settings.bucket, settings.table)
-    store = open_blob_store(bucket=settings.bucket, data_dir=settings.data_dir)
-    index = open_index(table=settings.table, data_dir=settings.data_dir)
+    adapters = open_adapters(settings)
+    messages, index = adapters.messages, adapters.index
     try:
         if args.command == "show":
-            return _show(store, index, args)
+            return _show(messages, index, args)
         if args.command == "search":
             return _search(index, args)
         if args.command == "retention":
             report = run_retention(
-                store,
+                messages,
                 index,
                 RetentionPolicy.from_settings(settings),
                 now=datetime.now(UTC),
@@ -63,26 +59,26 @@ def run(args: argparse.Namespace) -> int:
                     f"{report.failed} failed (of {report.examined} old enough to check)"
                 )
             return 1 if report.failed else 0
-        return _hold(store, index, args.command, check_id(args.id))
+        return _hold(messages, index, args.command, check_id(args.id))
     finally:
-        index.close()
+        adapters.close()
 
 
-def _show(store: BlobStore, index: Index, args: argparse.Namespace) -> int:
+def _show(messages: MessageStore, index: Index, args: argparse.Namespace) -> int:
     message_id = check_id(args.id)
     if args.raw:
-        sys.stdout.buffer.write(load_raw(store, message_id))
+        sys.stdout.buffer.write(messages.load_raw(message_id))
         sys.stdout.flush()
         return 0
-    document = load_document(store, message_id) or load_quarantine(store, message_id)
+    document = messages.load_document(message_id) or messages.load_quarantine(message_id)
     if document is None:
-        document = stored_document(load_envelope(store, message_id))
+        document = stored_document(messages.load_envelope(message_id))
     if args.json:
         print(json.dumps(document, ensure_ascii=False, indent=2))
         return 0
     entry = index.get(message_id)
     envelope = document["envelope"]
-    status = document["status"]
+    status: str = document["status"]
     if status == "stored":
         status += " (in flight: not yet parsed)"
     elif entry is None:
@@ -133,13 +129,10 @@ def _search(index: Index, args: argparse.Namespace) -> int:
     return 0
 
 
-def _hold(store: BlobStore, index: Index, command: str, message_id: str) -> int:
+def _hold(messages: MessageStore, index: Index, command: str, message_id: str) -> int:
     if command == "hold":
-        if index.get(message_id) is None:
-            try:
-                store.head(keys.raw_key(message_id))
-            except NotFoundError:
-                raise NotFoundError(f"no message {message_id}") from None
+        if index.get(message_id) is None and not messages.exists(message_id):
+            raise NotFoundError(f"no message {message_id}")
         index.hold(message_id)
         print(f"held {message_id}: retention will keep it until released")
     else:
@@ -158,7 +151,7 @@ def _instant(text: str | None, flag: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _addresses(items: list[dict[str, Any]]) -> str:
+def _addresses(items: list[Address]) -> str:
     return ", ".join(f"{i['name']} <{i['address']}>" if i["name"] else i["address"] for i in items)
 
 

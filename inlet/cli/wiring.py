@@ -1,0 +1,94 @@
+"""Building the adapters from settings, in one place for the CLI, `inlet up`, `inlet relay` and
+the Lambdas: S3 and DynamoDB when a bucket and table are named, the embedded filesystem store
+and SQLite index under the data dir otherwise."""
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from inlet.blobstore import BlobStore
+from inlet.blobstore.filesystem import FilesystemBlobStore
+from inlet.errors import ConfigError
+from inlet.index import Index
+from inlet.message_store import MessageStore
+from inlet.settings import Settings
+
+INDEX_FILE = "index.sqlite3"
+
+# `inlet up` records its data dir here so commands in another terminal find it.
+STATE_FILE = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / (
+    "inlet/data-dir"
+)
+
+
+class Adapters:
+    """The message store, and the index, opened on first use (the relay never needs it)."""
+
+    def __init__(self, settings: Settings, *, embedded: bool) -> None:
+        self._bucket = None if embedded else settings.bucket
+        self._table = None if embedded else settings.table
+        self._data_dir = settings.data_dir
+        self.messages = MessageStore(self._blob_store())
+
+    @property
+    def where(self) -> str:
+        """Where the messages are kept, for people."""
+        return f"s3://{self._bucket}" if self._bucket else str(self._data_dir.resolve())
+
+    @functools.cached_property
+    def index(self) -> Index:
+        # The message store and the index live in the same place: both in AWS, or both local.
+        if bool(self._bucket) != bool(self._table):
+            raise ConfigError(
+                "INLET_BUCKET (--bucket) and INLET_TABLE (--table) must be set together "
+                "(both for AWS, neither for the local data dir)"
+            )
+        if self._table:
+            from inlet.index.dynamodb import DynamoIndex, make_dynamodb_client
+
+            return DynamoIndex(make_dynamodb_client(), self._table)
+        from inlet.index.sqlite import SqliteIndex
+
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        return SqliteIndex(self._data_dir / INDEX_FILE)
+
+    def close(self) -> None:
+        if "index" in self.__dict__:
+            self.index.close()
+
+    def _blob_store(self) -> BlobStore:
+        if self._bucket:
+            from inlet.blobstore.s3 import S3BlobStore, make_s3_client
+
+            return S3BlobStore(make_s3_client(), self._bucket)
+        return FilesystemBlobStore(self._data_dir)
+
+
+def open_adapters(settings: Settings, *, embedded: bool = False) -> Adapters:
+    """The adapters `settings` name; `embedded`: the data dir's whatever else is set
+    (`inlet up` never touches AWS)."""
+    return Adapters(settings, embedded=embedded)
+
+
+def remember_data_dir(data_dir: Path) -> None:
+    try:
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        STATE_FILE.write_text(str(data_dir.resolve()) + "\n")
+    except OSError:
+        pass  # only a convenience for other terminals
+
+
+def find_data_dir(flag: str | None, env: Mapping[str, str]) -> Path:
+    """--data-dir, else INLET_DATA_DIR, else the dir of the last `inlet up`, else ./inlet-data."""
+    if flag:
+        return Path(flag)
+    if env.get("INLET_DATA_DIR"):
+        return Path(env["INLET_DATA_DIR"])
+    try:
+        remembered = Path(STATE_FILE.read_text().strip())
+        if remembered.is_dir():
+            return remembered
+    except OSError:
+        pass
+    return Path("./inlet-data")
