@@ -1,1 +1,1 @@
-"""The SMTP relay: aiosmtpd with a streamed DATA phase, writing through the blob-store port."""
+"""The SMTP relay: aiosmtpd with a streamed DATA phase, writing through the message store."""

@@ -2,13 +2,16 @@
 
 from typing import Any
 
-from relay.context import RelayContext
+from relay.config import RelayConfig
+from relay.metrics import RelayMetrics
 from relay.policy import recipient_refusal
+from relay.replies import code
 
 
 class RelayHandler:
-    def __init__(self, context: RelayContext) -> None:
-        self.context = context
+    def __init__(self, config: RelayConfig, metrics: RelayMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -25,12 +28,12 @@ class RelayHandler:
     ) -> str:
         refusal = recipient_refusal(
             address,
-            self.context.domains,
+            self.config.domains,
             len(envelope.rcpt_tos),
-            self.context.max_recipients,
+            self.config.max_recipients,
         )
         if refusal is not None:
-            self.context.metrics.reply(int(refusal[:3]))
+            self.metrics.reply(code(refusal))
             return refusal
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)

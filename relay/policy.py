@@ -1,13 +1,8 @@
 """Who may send to whom: pure decisions the SMTP handler turns into replies."""
 
-POSTMASTER = "postmaster"
+from relay.replies import REFUSE_DOMAIN, REFUSE_TOO_MANY
 
-REFUSE_DOMAIN = "550 5.7.1 Relaying denied: recipient domain not accepted here"
-REFUSE_TOO_MANY = "452 4.5.3 Too many recipients"
-REFUSE_SIZE = "552 5.3.4 Message size exceeds fixed maximum message size"
-REFUSE_DRAINING = "421 4.3.2 Service shutting down, try again later"
-REFUSE_BUSY = "421 4.7.0 Too many sessions, try again later"
-REFUSE_STORAGE = "451 4.3.0 Message not stored, try again later"
+POSTMASTER = "postmaster"
 
 
 def normalise_domain(domain: str) -> str:

@@ -1,31 +1,31 @@
 """aiosmtpd's SMTP with a streamed DATA phase.
 
 Stock aiosmtpd reads DATA line by line and joins the whole message in memory. Here DATA is read
-in large chunks, unstuffed and size-checked as it arrives, and handed to the blob store in
-batches under a process-wide memory budget. The reply comes only after the store confirmed the
-complete message. The protocol knows the blob-store port, never a concrete store.
+in large chunks and unstuffed as it arrives (relay.datastream); a MessageWriter (relay.writer)
+batches the content into the message store under the process-wide memory budget and the size
+limit. The reply comes only after the store confirmed the complete message. The protocol knows
+the message store, never a concrete blob store.
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, syntax
 
-from inlet.envelope import Envelope, TlsInfo
-from inlet.errors import InletError
-from inlet.ids import id_time, mint_id
-from inlet.ingest import IncomingMessage
-from relay.context import RelayContext
+from inlet.envelope import Envelope, EnvelopeDraft, TlsInfo
+from inlet.ids import mint_id
+from inlet.message_store import IncomingMessage
+from relay import replies
+from relay.config import RelayConfig
 from relay.datastream import DataScanner
-from relay.policy import REFUSE_DRAINING, REFUSE_SIZE, REFUSE_STORAGE
+from relay.services import RelayServices
+from relay.state import RelayState
 from relay.trace import protocol_name, received_header
+from relay.writer import MessageWriter, NotStored, Refusal, TooLarge
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 READ_SIZE = 64 * 1024
 
@@ -35,27 +35,36 @@ class InletSMTP(SMTP):
     # DATA chunks, small enough to bound per-connection buffering.
     line_length_limit = 32 * 1024
 
-    def __init__(self, handler: Any, *, context: RelayContext, **kwargs: Any) -> None:
-        super().__init__(handler, data_size_limit=context.max_message_size, **kwargs)
-        self.context = context
-        self._last_op: Future[Any] | None = None
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        config: RelayConfig,
+        state: RelayState,
+        services: RelayServices,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(handler, data_size_limit=config.max_message_size, **kwargs)
+        self.config = config
+        self.state = state
+        self.services = services
 
     # -- session admission -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self not in self.context.sessions:
-            self.context.sessions.add(self)
-            self.context.metrics.session_opened()
+        if self not in self.state.sessions:
+            self.state.sessions.add(self)
+            self.services.metrics.session_opened()
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
-        self.context.sessions.discard(self)
+        self.state.sessions.discard(self)
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
-        refusal = self.context.admission_refusal()
+        refusal = self.state.admission_refusal(self.config.max_sessions)
         if refusal is not None:
-            self.context.metrics.reply(int(refusal[:3]))
+            self.services.metrics.reply(replies.code(refusal))
             await self.push(refusal)
             assert self.transport is not None
             self.transport.close()
@@ -64,9 +73,9 @@ class InletSMTP(SMTP):
 
     def close_idle(self) -> None:
         """Tell a session that is not in DATA that we are going away (RFC 5321 §3.8)."""
-        if self in self.context.in_data or self.transport is None:
+        if self in self.state.in_data or self.transport is None:
             return
-        self._writer.write(REFUSE_DRAINING.encode("ascii") + b"\r\n")
+        self._writer.write(replies.REFUSE_DRAINING.encode("ascii") + b"\r\n")
         self.transport.close()
 
     # -- MAIL: enforce SIZE= with an enhanced status code ------------------------------
@@ -75,13 +84,9 @@ class InletSMTP(SMTP):
         if arg:
             for param in arg.upper().split()[1:]:
                 name, _, value = param.partition("=")
-                if (
-                    name == "SIZE"
-                    and value.isdigit()
-                    and int(value) > self.context.max_message_size
-                ):
-                    self.context.metrics.reply(552)
-                    await self.push(REFUSE_SIZE)
+                if name == "SIZE" and value.isdigit() and int(value) > self.config.max_message_size:
+                    self.services.metrics.reply(replies.code(replies.REFUSE_SIZE))
+                    await self.push(replies.REFUSE_SIZE)
                     return
         await super().smtp_MAIL(arg)
 
@@ -101,110 +106,70 @@ class InletSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        self.context.in_data.add(self)
-        self.context.data_finished.clear()
+        self.state.data_started(self)
         try:
             reply = await self._receive()
         finally:
-            self.context.data_ended(self)
-            self.context.budget.release(self)
+            self.state.data_ended(self)
         self._set_post_data_state()  # type: ignore[no-untyped-call]
-        self.context.metrics.reply(int(reply[:3]))
+        self.services.metrics.reply(replies.code(reply))
         await self.push(reply)
-        if self.context.draining:
+        if self.state.draining:
             self.close_idle()
 
     async def _receive(self) -> str:
-        ctx = self.context
-        message_id = mint_id()
-        received = id_time(message_id)
-        incoming = IncomingMessage(ctx.store, message_id)
-        header = self._trace_header(message_id, received)
-        scanner = DataScanner()
-        batch = bytearray(header)
-        await ctx.budget.reserve(self, len(header))
-        content_size = 0
-        too_big = False
-        failure: InletError | None = None
-        started = time.monotonic()
-        try:
+        """Read DATA to its end while storing it; the reply for what became of the message."""
+        s = self.services
+        message = s.messages.begin(mint_id())
+        writer = MessageWriter(message, s.budget, s.executor, limit=self.config.max_message_size)
+        with writer:  # leaving it by an exception aborts the message
+            await writer.add_header(self._trace_header(message))
+            started = time.monotonic()
+            scanner = DataScanner()
             while not scanner.done:
-                chunk = await self._reader.read(READ_SIZE)
-                if not chunk:
-                    raise ConnectionResetError("connection closed during DATA")
-                # aiosmtpd restarts its idle timer only per command; a large message from a
-                # slow sender is activity too (RFC 5321 §4.5.3.2.5 times each data block).
-                self._reset_timeout()
-                content, leftover = scanner.feed(chunk)
-                if leftover:
-                    # Pipelined commands after the end of data belong to the session again:
-                    # put them back where aiosmtpd's command loop reads (it, too, reaches
-                    # into the reader's buffer, for STARTTLS).
-                    self._reader._buffer[0:0] = leftover  # type: ignore[attr-defined]
-                if too_big or failure is not None:
-                    continue  # read and discard the rest of DATA; reply at its end
-                content_size += len(content)
-                if content_size > ctx.max_message_size:
-                    too_big = True
-                    batch = bytearray()
-                    await self._blocking(incoming.abort)
-                    ctx.budget.release(self)
-                    continue
-                await ctx.budget.reserve(self, len(content))
-                batch += content
-                if len(batch) >= ctx.store.write_size and not scanner.done:
-                    full, batch = batch, bytearray()
-                    try:
-                        await self._blocking(incoming.write, full)
-                    except InletError as exc:
-                        failure = exc
-                        await self._blocking(incoming.abort)
-                    ctx.budget.set(self, incoming.buffered + len(batch))
-        except BaseException:
-            self._abort_after_last_op(incoming)
-            raise
-        if too_big:
-            return REFUSE_SIZE
-        if failure is None:
+                content = self._scan(scanner, await self._read_chunk())
+                await writer.add(content, last=scanner.done)
             self._reset_timeout()  # the store's own timeouts bound the commit
-            try:
-                envelope = await self._blocking(
-                    _finish, incoming, batch, self._envelope_builder(message_id, received)
-                )
-            except InletError as exc:
-                failure = exc
-            except BaseException:
-                self._abort_after_last_op(incoming)
-                raise
-        if failure is not None:
-            ctx.metrics.store_failed()
-            log.warning("message %s not stored: %s", message_id, failure)
-            return REFUSE_STORAGE
-        ctx.metrics.stored(envelope.size, time.monotonic() - started)
+            outcome = await writer.finish(self._envelope_draft(message))
+        return self._reply(message, outcome, time.monotonic() - started)
+
+    async def _read_chunk(self) -> bytes:
+        chunk = await self._reader.read(READ_SIZE)
+        if not chunk:
+            raise ConnectionResetError("connection closed during DATA")
+        # aiosmtpd restarts its idle timer only per command; a large message from a slow
+        # sender is activity too (RFC 5321 §4.5.3.2.5 times each data block).
+        self._reset_timeout()
+        return chunk
+
+    def _scan(self, scanner: DataScanner, chunk: bytes) -> bytes | memoryview:
+        content, leftover = scanner.feed(chunk)
+        if leftover:
+            # Pipelined commands after the end of data belong to the session again: put them
+            # back where aiosmtpd's command loop reads (it, too, reaches into the reader's
+            # buffer, for STARTTLS).
+            self._reader._buffer[0:0] = leftover  # type: ignore[attr-defined]
+        return content
+
+    def _reply(self, message: IncomingMessage, outcome: Envelope | Refusal, seconds: float) -> str:
+        """The reply for `outcome`, counted and logged (never the content)."""
+        s = self.services
+        match outcome:
+            case TooLarge():
+                return replies.REFUSE_SIZE
+            case NotStored(error=error):
+                s.metrics.store_failed()
+                log.warning("message %s not stored: %s", message.id, error)
+                return replies.REFUSE_STORAGE
+        envelope = outcome  # stored: every byte is in the store
+        s.metrics.stored(envelope.size, seconds)
         log.info(
             "stored",
-            extra={"message_id": message_id, "size": envelope.size, "rcpts": len(envelope.rcpt_to)},
+            extra={"message_id": message.id, "size": envelope.size, "rcpts": len(envelope.rcpt_to)},
         )
-        if ctx.on_stored is not None:
-            ctx.on_stored(envelope)
-        return f"250 2.0.0 Ok: queued as {message_id}"
-
-    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        future = self.context.executor.submit(fn, *args)
-        self._last_op = future
-        return await asyncio.wrap_future(future)
-
-    def _abort_after_last_op(self, incoming: IncomingMessage) -> None:
-        """Abort once the store call in flight (threads cannot be interrupted) has returned,
-        so the cleanup never races it."""
-        if self._last_op is not None and not self._last_op.done():
-            # Runs in the worker thread that finishes the call, right after it.
-            self._last_op.add_done_callback(lambda _: incoming.abort())
-            return
-        try:
-            self.context.executor.submit(incoming.abort)
-        except RuntimeError:  # the executor is shutting down: clean up here instead
-            incoming.abort()
+        if s.on_stored is not None:
+            s.on_stored(envelope)
+        return replies.accepted(message.id)
 
     # -- envelope and trace --------------------------------------------------------------
 
@@ -226,7 +191,7 @@ class InletSMTP(SMTP):
             return None
         return TlsInfo(version=str(cipher[1]), cipher=str(cipher[0]))
 
-    def _trace_header(self, message_id: str, received: Any) -> bytes:
+    def _trace_header(self, message: IncomingMessage) -> bytes:
         assert self.session is not None
         assert self.envelope is not None
         ip, _, proxied = self._client()
@@ -240,46 +205,30 @@ class InletSMTP(SMTP):
                 tls=self._tls_protocol is not None,
                 auth=bool(self.session.authenticated),
             ),
-            message_id=message_id,
+            message_id=message.id,
             rcpt_to=list(self.envelope.rcpt_tos),
-            when=received,
+            when=message.received_at,
         )
 
-    def _envelope_builder(self, message_id: str, received: Any) -> Callable[[int, str], Envelope]:
+    def _envelope_draft(self, message: IncomingMessage) -> EnvelopeDraft:
+        """What the session knows of `message`; the store completes it with size and digest."""
         assert self.session is not None
         assert self.envelope is not None
         ip, port, proxied = self._client()
         mail_from = self.envelope.mail_from or ""
-        rcpt_to = list(self.envelope.rcpt_tos)
-        helo = self.session.host_name
-        tls = self._tls()
         login = self.session.login_data if self.session.authenticated else None
-        auth_user = login.decode() if isinstance(login, bytes) else None
-        relay_id = self.context.relay_id
-
-        def build(size: int, sha256: str) -> Envelope:
-            return Envelope(
-                id=message_id,
-                received_at=received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                mail_from="" if mail_from == "<>" else mail_from,
-                rcpt_to=rcpt_to,
-                helo=helo,
-                client_ip=ip,
-                client_port=port,
-                proxied_from=proxied,
-                tls=tls,
-                auth_user=auth_user,
-                size=size,
-                sha256=sha256,
-                relay=relay_id,
-            )
-
-        return build
-
-
-def _finish(
-    incoming: IncomingMessage, last: bytearray, make_envelope: Callable[[int, str], Envelope]
-) -> Envelope:
-    if last:
-        incoming.write(last)
-    return incoming.commit(make_envelope)
+        return EnvelopeDraft(
+            id=message.id,
+            received_at=message.received_at.isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"
+            ),
+            mail_from="" if mail_from == "<>" else mail_from,
+            rcpt_to=list(self.envelope.rcpt_tos),
+            helo=self.session.host_name,
+            client_ip=ip,
+            client_port=port,
+            proxied_from=proxied,
+            tls=self._tls(),
+            auth_user=login.decode() if isinstance(login, bytes) else None,
+            relay=self.config.relay_id,
+        )

@@ -10,14 +10,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
-from inlet.blobstore import BlobStore
 from inlet.envelope import Envelope
+from inlet.message_store import MessageStore
 from inlet.settings import Settings
 from relay.budget import ByteBudget
-from relay.context import RelayContext
+from relay.config import RelayConfig
 from relay.handler import RelayHandler
 from relay.health import serve_health
 from relay.protocol import InletSMTP
+from relay.services import RelayServices
+from relay.state import RelayState
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ class Relay:
     def __init__(
         self,
         settings: Settings,
-        store: BlobStore,
+        messages: MessageStore,
         *,
         relay_id: str,
         on_stored: Callable[[Envelope], None] | None = None,
@@ -36,16 +38,12 @@ class Relay:
     ) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
-        self.context = RelayContext.accepting(
-            settings.domains,
-            store=store,
-            hostname=settings.hostname,
-            relay_id=relay_id,
-            max_message_size=settings.max_message_size,
-            max_recipients=settings.max_recipients,
-            max_sessions=settings.max_sessions,
-            budget=ByteBudget(settings.buffer_budget),
+        self.config = RelayConfig.from_settings(settings, relay_id=relay_id)
+        self.state = RelayState()
+        self.services = RelayServices(
+            messages=messages,
             executor=self.executor,
+            budget=ByteBudget(settings.buffer_budget),
             on_stored=on_stored,
         )
         self._metrics_out = metrics_out or sys.stdout
@@ -77,14 +75,16 @@ class Relay:
 
     async def start(self) -> None:
         s = self.settings
-        handler = RelayHandler(self.context)
+        handler = RelayHandler(self.config, self.services.metrics)
         tls = self._tls_context()
         loop = asyncio.get_running_loop()
 
         def factory() -> InletSMTP:
             return InletSMTP(
                 handler,
-                context=self.context,
+                config=self.config,
+                state=self.state,
+                services=self.services,
                 hostname=s.hostname,
                 ident="Inlet ESMTP",
                 enable_SMTPUTF8=True,
@@ -97,14 +97,14 @@ class Relay:
                 loop=loop,
             )
 
-        self._health = await serve_health(s.smtp_host, s.health_port, lambda: self.context.draining)
+        self._health = await serve_health(s.smtp_host, s.health_port, lambda: self.state.draining)
         self._smtp = await loop.create_server(factory, s.smtp_host, s.smtp_port)
         self._flusher = asyncio.create_task(self._flush_metrics())
 
     async def _flush_metrics(self) -> None:
         while True:
             await asyncio.sleep(self.settings.metrics_interval)
-            self.context.metrics.flush(self._metrics_out)
+            self.services.metrics.flush(self._metrics_out)
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -114,23 +114,23 @@ class Relay:
     async def drain(self) -> None:
         """Stop taking mail: health turns 503, new and idle sessions get 421, sessions in DATA
         may finish until the deadline; then everything closes."""
-        ctx = self.context
-        if ctx.draining:
+        state = self.state
+        if state.draining:
             return
-        ctx.draining = True
-        log.info("draining", extra={"in_data": len(ctx.in_data), "sessions": len(ctx.sessions)})
-        for session in list(ctx.sessions):
+        state.draining = True
+        log.info("draining", extra={"in_data": len(state.in_data), "sessions": len(state.sessions)})
+        for session in list(state.sessions):
             session.close_idle()
-        if ctx.in_data:
+        if state.in_data:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ctx.data_finished.wait(), self.settings.drain_seconds)
+                await asyncio.wait_for(state.data_finished.wait(), self.settings.drain_seconds)
         await self.close()
 
     async def close(self) -> None:
         for server in (self._smtp, self._health):
             if server is not None:
                 server.close()
-        for session in list(self.context.sessions):
+        for session in list(self.state.sessions):
             if session.transport is not None:
                 session.transport.close()  # past the deadline: no reply, the sender retries
         if self._flusher is not None:
@@ -142,7 +142,7 @@ class Relay:
         for _ in range(3):
             await asyncio.sleep(0)
         await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown, True)
-        self.context.metrics.flush(self._metrics_out)
+        self.services.metrics.flush(self._metrics_out)
         self.stopped.set()
 
     async def serve_forever(self) -> None:

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from inlet.blobstore import BlobStore
+from inlet.envelope import Envelope
+from inlet.message_store import MessageStore
 from inlet.settings import Settings, load
 from relay.server import Relay
 
@@ -44,14 +46,16 @@ class RunningRelay:
 
 @contextmanager
 def running_relay(
-    store: BlobStore, config: Settings | None = None, **kw: Any
+    store: BlobStore | MessageStore, config: Settings | None = None, **kw: Any
 ) -> Iterator[RunningRelay]:
+    """A relay storing into `store` (a blob store is wrapped in a MessageStore)."""
+    messages = store if isinstance(store, MessageStore) else MessageStore(store)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
 
     async def make() -> Relay:
-        relay = Relay(config or settings(), store, relay_id="test-relay", **kw)
+        relay = Relay(config or settings(), messages, relay_id="test-relay", **kw)
         await relay.start()
         return relay
 
@@ -94,6 +98,15 @@ class RawSMTP:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
+
+
+def load_raw(store: BlobStore, message_id: str) -> bytes:
+    """The stored bytes of a message, as the relay stored them in `store`."""
+    return MessageStore(store).load_raw(message_id)
+
+
+def load_envelope(store: BlobStore, message_id: str) -> Envelope:
+    return MessageStore(store).load_envelope(message_id)
 
 
 def queued_id(reply: str) -> str:

@@ -5,8 +5,7 @@ import smtplib
 import pytest
 
 from inlet.blobstore import BlobStore
-from inlet.messages import load_envelope, load_raw
-from tests.support import RawSMTP, queued_id, running_relay, settings
+from tests.support import RawSMTP, load_envelope, load_raw, queued_id, running_relay, settings
 
 pytestmark = pytest.mark.relay
 

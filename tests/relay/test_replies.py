@@ -9,8 +9,15 @@ import pytest
 from inlet import keys
 from inlet.blobstore import BlobStore, StorageError
 from inlet.blobstore.filesystem import FilesystemBlobStore
-from inlet.messages import load_envelope, load_raw
-from tests.support import RawSMTP, health_status, queued_id, running_relay, settings
+from tests.support import (
+    RawSMTP,
+    health_status,
+    load_envelope,
+    load_raw,
+    queued_id,
+    running_relay,
+    settings,
+)
 
 pytestmark = pytest.mark.relay
 
@@ -167,7 +174,7 @@ def test_421_when_too_many_sessions(fs_store: FilesystemBlobStore) -> None:
 def test_421_and_503_while_draining(fs_store: FilesystemBlobStore) -> None:
     with running_relay(fs_store, settings(drain_seconds=5)) as relay:
         assert health_status(relay.health_port) == 200
-        relay.relay.context.draining = True
+        relay.relay.state.draining = True
         assert health_status(relay.health_port) == 503
         late = RawSMTP(relay.port)
         assert late.reply().startswith("421 4.3.2")

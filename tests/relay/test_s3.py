@@ -8,16 +8,15 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 from moto import mock_aws
 
 from inlet import keys
 from inlet.blobstore.s3 import MIN_PART_SIZE, S3BlobStore
-from inlet.envelope import ENVELOPE_KEY_META, ENVELOPE_META
-from inlet.messages import load_envelope, load_raw
-from tests.support import RawSMTP, queued_id, running_relay, settings
+from inlet.message_store import ENVELOPE_KEY_META, ENVELOPE_META
+from tests.faults import Fault
+from tests.support import RawSMTP, load_envelope, load_raw, queued_id, running_relay, settings
 
 pytestmark = pytest.mark.relay
 BUCKET = "inlet-faults"
@@ -43,19 +42,9 @@ class Calls:
 
 
 def fail(client: Any, operation: str, *, only_key_prefix: str = "") -> None:
-    """Make `operation` fail as S3 answering 500 would. Registered at before-call, which
-    short-circuits the request (moto's in-process stub would still act on a before-send one)."""
-
-    def respond(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        if f"/{only_key_prefix}" not in params["url_path"]:
-            return None
-        error = {"Code": "InternalError", "Message": "injected"}
-        return AWSResponse("https://s3.test", 500, {}, None), {
-            "Error": error,
-            "ResponseMetadata": {"HTTPStatusCode": 500},
-        }
-
-    client.meta.events.register(f"before-call.s3.{operation}", respond, unique_id="fault")
+    """Make `operation` fail as S3 answering 500 would."""
+    fault = Fault("InternalError", path=lambda path: f"/{only_key_prefix}" in path)
+    client.meta.events.register(f"before-call.s3.{operation}", fault, unique_id="fault")
 
 
 def send(port: int, content: bytes, rcpts: int = 1) -> str:

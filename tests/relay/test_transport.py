@@ -12,8 +12,7 @@ import trustme
 
 from inlet.blobstore import BlobStore
 from inlet.blobstore.filesystem import FilesystemBlobStore
-from inlet.messages import load_envelope, load_raw
-from tests.support import RawSMTP, queued_id, running_relay, settings
+from tests.support import RawSMTP, load_envelope, load_raw, queued_id, running_relay, settings
 
 pytestmark = pytest.mark.relay
 
@@ -104,7 +103,7 @@ def test_concurrent_large_messages_stay_within_the_budget(store: BlobStore) -> N
             t.start()
         for t in threads:
             t.join(120)
-        peak = relay.relay.context.budget.peak
+        peak = relay.relay.services.budget.peak
     assert len(results) == 4
     for n, reply in results.items():
         raw = load_raw(store, queued_id(reply))

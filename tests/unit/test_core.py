@@ -3,10 +3,13 @@ from datetime import UTC, datetime
 import pytest
 
 from inlet import keys
-from inlet.envelope import ENVELOPE_META, Envelope, TlsInfo, compact_metadata
+from inlet.envelope import Envelope
 from inlet.ids import id_time, is_valid_id, mint_id
-from relay.policy import REFUSE_DOMAIN, REFUSE_TOO_MANY, recipient_refusal
+from inlet.message_store import ENVELOPE_META, compact_metadata
+from relay.policy import recipient_refusal
+from relay.replies import REFUSE_DOMAIN, REFUSE_TOO_MANY
 from relay.trace import protocol_name, received_header
+from tests.builders import make_envelope
 
 pytestmark = pytest.mark.unit
 
@@ -21,16 +24,11 @@ def envelope(rcpts: int = 1, **kw: object) -> Envelope:
         "rcpt_to": [f"user{i}@example.com" for i in range(rcpts)],
         "helo": "client.example.org",
         "client_ip": "127.0.0.1",
-        "client_port": 40000,
-        "proxied_from": None,
-        "tls": TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
-        "auth_user": None,
         "size": 10,
         "sha256": "0" * 64,
         "relay": "r1",
     }
-    fields.update(kw)
-    return Envelope(**fields)  # type: ignore[arg-type]
+    return make_envelope(**{**fields, **kw})
 
 
 def test_ids_sort_by_time_and_carry_it() -> None:
