@@ -12,8 +12,9 @@ import sys
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import Architecture, EnvironmentConfig, UnknownEnvironment, config_for
+from infra.config import EnvironmentConfig, UnknownEnvironment, config_for
 from infra.stacks import PipelineStack, StorageStack
+from infra.units import Architecture
 
 ARCHITECTURES: dict[str, Architecture] = {"arm64": "ARM64", "x86_64": "X86_64"}
 

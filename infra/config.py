@@ -13,9 +13,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
 
-Architecture = Literal["ARM64", "X86_64"]
+from infra.units import (
+    Architecture,
+    FunctionsConfig,
+    MonitoringConfig,
+    NetworkConfig,
+    RelayServiceConfig,
+    StorageConfig,
+)
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -45,7 +51,8 @@ class UnknownEnvironment(ValueError):
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     """One deployment environment. Every field is read by the CDK app only; the relay and the
-    functions receive what they need as INLET_* variables."""
+    functions receive what they need as INLET_* variables. The flat fields are what operators
+    edit; the properties at the end hand each construct its share (infra/units.py)."""
 
     name: str
     # None: account-agnostic templates (deploy to whatever account the CLI's credentials name).
@@ -177,12 +184,72 @@ class EnvironmentConfig:
 
     @property
     def retention_overrides_value(self) -> str:
-        """INLET_RETENTION_OVERRIDES, e.g. `legal.example.com=3650,tmp.example.com=7`."""
+        """The INLET_RETENTION_OVERRIDES value, e.g. `legal.example.com=3650,tmp.example.com=7`."""
         return ",".join(f"{domain}={days}" for domain, days in self.retention_overrides)
 
     @property
     def stack_prefix(self) -> str:
         return f"Inlet-{self.name}"
+
+    # -- each construct's share ------------------------------------------------------------
+
+    @property
+    def network(self) -> NetworkConfig:
+        return NetworkConfig(
+            availability_zones=self.availability_zones,
+            nat_gateways=self.nat_gateways,
+            cidr=self.vpc_cidr,
+            flow_log_retention_days=self.log_retention_days,
+        )
+
+    @property
+    def storage(self) -> StorageConfig:
+        return StorageConfig(
+            production=self.production,
+            expiry_backstop_days=self.expiry_backstop_days,
+            noncurrent_version_days=self.noncurrent_version_days,
+            access_log_days=max(90, self.log_retention_days),
+        )
+
+    @property
+    def relay_service(self) -> RelayServiceConfig:
+        return RelayServiceConfig(
+            architecture=self.relay_architecture,
+            cpu=self.relay_cpu,
+            memory_mib=self.relay_memory_mib,
+            min_tasks=self.relay_min_tasks,
+            max_tasks=self.relay_max_tasks,
+            cpu_target_percent=self.relay_cpu_target_percent,
+            domains=self.domains,
+            hostname=self.hostname,
+            max_message_size=self.max_message_size,
+            drain_seconds=self.drain_seconds,
+            stop_timeout_seconds=self.stop_timeout_seconds,
+            submission_port_enabled=self.submission_port_enabled,
+            log_retention_days=self.log_retention_days,
+            deletion_protection=self.production,
+        )
+
+    @property
+    def functions(self) -> FunctionsConfig:
+        return FunctionsConfig(
+            retention_days=self.retention_days,
+            retention_overrides=self.retention_overrides_value,
+            retention_schedule=self.retention_schedule,
+            parse_reserved_concurrency=self.parse_reserved_concurrency,
+            index_reserved_concurrency=self.index_reserved_concurrency,
+            retention_reserved_concurrency=self.retention_reserved_concurrency,
+            log_retention_days=self.log_retention_days,
+        )
+
+    @property
+    def monitoring(self) -> MonitoringConfig:
+        return MonitoringConfig(
+            environment=self.name,
+            alarm_emails=self.alarm_emails,
+            refusal_alarm_percent=self.refusal_alarm_percent,
+            queue_age_alarm_seconds=self.queue_age_alarm_seconds,
+        )
 
 
 STAGING = EnvironmentConfig(

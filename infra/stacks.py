@@ -4,11 +4,10 @@ that the pipeline can be torn down and redeployed without touching stored mail.
 """
 
 from aws_cdk import CfnOutput, Environment, Fn, Stack
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IConstruct
 
-from infra.config import LOG_RETENTION_DAYS, EnvironmentConfig
+from infra.config import EnvironmentConfig
 from infra.constructs import acknowledge
 from infra.constructs import functions as fn
 from infra.constructs.functions import Functions
@@ -17,15 +16,6 @@ from infra.constructs.network import Network
 from infra.constructs.relay_service import RelayService
 from infra.constructs.storage import Storage
 from inlet import keys
-
-# Days → CDK's enum member (same order, INFINITE aside: logs are never kept forever here).
-_RETENTION = dict(
-    zip(
-        LOG_RETENTION_DAYS,
-        [days for days in logs.RetentionDays if days is not logs.RetentionDays.INFINITE],
-        strict=True,
-    )
-)
 
 
 def bucket_arn_export(config: EnvironmentConfig) -> str:
@@ -49,10 +39,6 @@ class _InletStack(Stack):
     def availability_zones(self) -> list[str]:
         return list(self._config.availability_zones)
 
-    @property
-    def log_retention(self) -> logs.RetentionDays:
-        return _RETENTION[self._config.log_retention_days]
-
 
 class StorageStack(_InletStack):
     def __init__(self, scope: Construct, id: str, *, config: EnvironmentConfig) -> None:
@@ -60,10 +46,7 @@ class StorageStack(_InletStack):
         self.storage = Storage(
             self,
             "Storage",
-            production=config.production,
-            expiry_backstop_days=config.expiry_backstop_days,
-            noncurrent_version_days=config.noncurrent_version_days,
-            access_log_days=max(90, config.log_retention_days),
+            config=config.storage,
             parse_visibility_timeout=fn.visibility_timeout(fn.PARSE),
             index_visibility_timeout=fn.visibility_timeout(fn.INDEX),
         )
@@ -109,14 +92,7 @@ class PipelineStack(_InletStack):
             bucket_name=storage.bucket.bucket_name,
             encryption_key=storage.key,
         )
-        self.network = Network(
-            self,
-            "Network",
-            availability_zones=config.availability_zones,
-            nat_gateways=config.nat_gateways,
-            cidr=config.vpc_cidr,
-            flow_log_retention=self.log_retention,
-        )
+        self.network = Network(self, "Network", config=config.network)
         self.relay = RelayService(
             self,
             "Relay",
@@ -125,20 +101,7 @@ class PipelineStack(_InletStack):
             private_subnets=self.network.private_subnets,
             bucket=bucket,
             key=storage.key,
-            architecture=config.relay_architecture,
-            cpu=config.relay_cpu,
-            memory_mib=config.relay_memory_mib,
-            min_tasks=config.relay_min_tasks,
-            max_tasks=config.relay_max_tasks,
-            cpu_target_percent=config.relay_cpu_target_percent,
-            domains=config.domains,
-            hostname=config.hostname,
-            max_message_size=config.max_message_size,
-            drain_seconds=config.drain_seconds,
-            stop_timeout_seconds=config.stop_timeout_seconds,
-            submission_port_enabled=config.submission_port_enabled,
-            log_retention=self.log_retention,
-            deletion_protection=config.production,
+            config=config.relay_service,
         )
         self.functions = Functions(
             self,
@@ -148,21 +111,12 @@ class PipelineStack(_InletStack):
             table=storage.table,
             parse_queue=storage.parse_queue,
             index_queue=storage.index_queue,
-            retention_days=config.retention_days,
-            retention_overrides=config.retention_overrides_value,
-            retention_schedule=config.retention_schedule,
-            parse_reserved_concurrency=config.parse_reserved_concurrency,
-            index_reserved_concurrency=config.index_reserved_concurrency,
-            retention_reserved_concurrency=config.retention_reserved_concurrency,
-            log_retention=self.log_retention,
+            config=config.functions,
         )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            environment=config.name,
-            alarm_emails=config.alarm_emails,
-            refusal_alarm_percent=config.refusal_alarm_percent,
-            queue_age_alarm_seconds=config.queue_age_alarm_seconds,
+            config=config.monitoring,
             queues=[
                 ("Parse", storage.parse_queue, storage.parse_dead_letter_queue),
                 ("Index", storage.index_queue, storage.index_dead_letter_queue),

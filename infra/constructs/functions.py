@@ -19,8 +19,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions import metrics
-from infra.constructs import REPO_ROOT, acknowledge
-from inlet import keys
+from infra.constructs import REPO_ROOT, acknowledge, log_retention
+from infra.units import FunctionsConfig
+from inlet import keys, settings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -98,19 +99,13 @@ class Functions(Construct):
         table: dynamodb.ITable,
         parse_queue: sqs.IQueue,
         index_queue: sqs.IQueue,
-        retention_days: int,
-        retention_overrides: str,
-        retention_schedule: str,
-        parse_reserved_concurrency: int,
-        index_reserved_concurrency: int,
-        retention_reserved_concurrency: int,
-        log_retention: logs.RetentionDays,
+        config: FunctionsConfig,
     ) -> None:
         super().__init__(scope, id)
         self._bucket = bucket
         self._key = key
         self._table = table
-        self._log_retention = log_retention
+        self._log_retention = log_retention(config.log_retention_days)
         self._code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=CODE_EXCLUDE)
         region = Stack.of(self).region
         self._layer = lambda_.LayerVersion.from_layer_version_arn(
@@ -119,16 +114,22 @@ class Functions(Construct):
             f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:"
             f"AWSLambdaPowertoolsPythonV3-python313-arm64:{POWERTOOLS_LAYER_VERSION}",
         )
+        # The names come from the core's settings (inlet/settings.py): a setting renamed there
+        # fails the synthesis instead of leaving a variable nothing reads.
         self._environment = {
-            "INLET_BUCKET": bucket.bucket_name,
-            "INLET_TABLE": table.table_name,
-            "INLET_RETENTION_DAYS": str(retention_days),
-            "INLET_RETENTION_OVERRIDES": retention_overrides,
-            "INLET_LOG_LEVEL": "INFO",
+            **settings.environment(
+                {
+                    "bucket": bucket.bucket_name,
+                    "table": table.table_name,
+                    "retention_days": str(config.retention_days),
+                    "retention_overrides": config.retention_overrides,
+                    "log_level": "INFO",
+                }
+            ),
             "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
         }
 
-        self.parse = self._function("Parse", PARSE, parse_reserved_concurrency)
+        self.parse = self._function("Parse", PARSE, config.parse_reserved_concurrency)
         self._read(self.parse, keys.RAW_PREFIX, keys.ENVELOPE_PREFIX)
         self._write(self.parse, keys.PARSED_PREFIX, keys.ATTACHMENTS_PREFIX, keys.QUARANTINE_PREFIX)
         self._use_key(self.parse, decrypt=True, encrypt=True)
@@ -140,11 +141,11 @@ class Functions(Construct):
                 report_batch_item_failures=True,
                 # Never more pollers than the function may run: a throttled batch counts as a
                 # receive, and five of those would send good messages to the DLQ.
-                max_concurrency=parse_reserved_concurrency,
+                max_concurrency=config.parse_reserved_concurrency,
             )
         )
 
-        self.index = self._function("Index", INDEX, index_reserved_concurrency)
+        self.index = self._function("Index", INDEX, config.index_reserved_concurrency)
         self._read(self.index, keys.PARSED_PREFIX)
         self._use_key(self.index, decrypt=True, encrypt=False)
         self._use_table(self.index)
@@ -154,11 +155,13 @@ class Functions(Construct):
                 batch_size=INDEX_BATCH_SIZE,
                 max_batching_window=BATCHING_WINDOW,
                 report_batch_item_failures=True,
-                max_concurrency=index_reserved_concurrency,
+                max_concurrency=config.index_reserved_concurrency,
             )
         )
 
-        self.retention = self._function("Retention", RETENTION, retention_reserved_concurrency)
+        self.retention = self._function(
+            "Retention", RETENTION, config.retention_reserved_concurrency
+        )
         everything = (
             keys.RAW_PREFIX,
             keys.ENVELOPE_PREFIX,
@@ -174,7 +177,7 @@ class Functions(Construct):
             self,
             "Schedule",
             description="Inlet retention run",
-            schedule=events.Schedule.expression(retention_schedule),
+            schedule=events.Schedule.expression(config.retention_schedule),
             targets=[
                 targets.LambdaFunction(
                     self.retention,

@@ -21,31 +21,19 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions import metrics as fn_metrics
+from infra.units import MonitoringConfig
 from relay import metrics as relay_metrics
-from relay import policy
+from relay import replies as reply_table
 
 # The dimension names the relay and Powertools write (tests/infra checks them against a real
 # EMF document from relay.metrics.RelayMetrics).
 SERVICE_DIMENSION = relay_metrics.SERVICE_DIMENSION
 REPLY_CODE_DIMENSION = relay_metrics.REPLY_CODE_DIMENSION
-# `250 2.0.0 Ok: queued as <id>` (relay/protocol.py): the message is stored.
-ACCEPTED_CODE = "250"
-# Every refusal the relay counts, by code, from its reply texts (relay/policy.py).
-REFUSAL_CODES = tuple(
-    sorted(
-        {
-            reply[:3]
-            for reply in (
-                policy.REFUSE_BUSY,
-                policy.REFUSE_DRAINING,
-                policy.REFUSE_STORAGE,
-                policy.REFUSE_TOO_MANY,
-                policy.REFUSE_DOMAIN,
-                policy.REFUSE_SIZE,
-            )
-        }
-    )
-)
+# Both from the relay's table of the replies it composes (relay/replies.py): a refusal added
+# there is counted by the refusal alarm without anyone having to list it here too.
+# `250 2.0.0 Ok: queued as <id>`: the message is stored.
+ACCEPTED_CODE = str(reply_table.code(reply_table.ACCEPTED))
+REFUSAL_CODES = tuple(sorted({str(reply_table.code(reply)) for reply in reply_table.REFUSALS}))
 # Below this many replies in a period the refusal rate means nothing (one spam run against an
 # unknown domain is 100 % refusals).
 REFUSAL_ALARM_MIN_REPLIES = 20
@@ -93,10 +81,7 @@ class Monitoring(Construct):
         scope: Construct,
         id: str,
         *,
-        environment: str,
-        alarm_emails: Sequence[str],
-        refusal_alarm_percent: int,
-        queue_age_alarm_seconds: int,
+        config: MonitoringConfig,
         queues: Sequence[tuple[str, sqs.IQueue, sqs.IQueue]],
         functions: Sequence[tuple[str, lambda_.IFunction]],
         service: ecs.FargateService,
@@ -108,7 +93,7 @@ class Monitoring(Construct):
         topic_key = kms.Key(
             self,
             "TopicKey",
-            description=f"Inlet {environment}: alarm notifications",
+            description=f"Inlet {config.environment}: alarm notifications",
             enable_key_rotation=True,
             # It protects notifications in flight, nothing stored.
             removal_policy=RemovalPolicy.DESTROY,
@@ -119,11 +104,11 @@ class Monitoring(Construct):
         self.topic = sns.Topic(
             self,
             "Alarms",
-            display_name=f"Inlet {environment} alarms",
+            display_name=f"Inlet {config.environment} alarms",
             master_key=topic_key,
             enforce_ssl=True,
         )
-        for address in alarm_emails:
+        for address in config.alarm_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(address))
         self._action = cw_actions.SnsAction(self.topic)
         self.alarms: list[cw.Alarm] = []
@@ -141,8 +126,8 @@ class Monitoring(Construct):
             self._alarm(
                 f"{name}QueueAge",
                 queue.metric_approximate_age_of_oldest_message(statistic="Maximum", period=PERIOD),
-                threshold=queue_age_alarm_seconds,
-                description=f"{name}: oldest message older than {queue_age_alarm_seconds} s",
+                threshold=config.queue_age_alarm_seconds,
+                description=f"{name}: oldest message older than {config.queue_age_alarm_seconds} s",
                 periods=2,
             )
 
@@ -185,9 +170,9 @@ class Monitoring(Construct):
         self._alarm(
             "RelayRefusalRate",
             refusal_rate,
-            threshold=refusal_alarm_percent,
+            threshold=config.refusal_alarm_percent,
             description=(
-                f"more than {refusal_alarm_percent} % of SMTP replies are refusals "
+                f"more than {config.refusal_alarm_percent} % of SMTP replies are refusals "
                 f"({', '.join(REFUSAL_CODES)})"
             ),
             periods=3,
@@ -219,7 +204,7 @@ class Monitoring(Construct):
         self.dashboard = cw.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=f"Inlet-{environment}",
+            dashboard_name=f"Inlet-{config.environment}",
             default_interval=Duration.hours(6),
         )
         self._dashboard(queues, functions, cpu, memory, healthy, unhealthy, load_balancer)

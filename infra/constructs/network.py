@@ -6,27 +6,19 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs import acknowledge
+from infra.constructs import acknowledge, log_retention
+from infra.units import NetworkConfig
 
 
 class Network(Construct):
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        availability_zones: tuple[str, ...],
-        nat_gateways: int,
-        cidr: str,
-        flow_log_retention: logs.RetentionDays,
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, config: NetworkConfig) -> None:
         super().__init__(scope, id)
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(cidr),
-            availability_zones=list(availability_zones),
-            nat_gateways=nat_gateways,
+            ip_addresses=ec2.IpAddresses.cidr(config.cidr),
+            availability_zones=list(config.availability_zones),
+            nat_gateways=config.nat_gateways,
             subnet_configuration=[
                 ec2.SubnetConfiguration(
                     name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
@@ -63,7 +55,7 @@ class Network(Construct):
         flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
-            retention=flow_log_retention,
+            retention=log_retention(config.flow_log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.vpc.add_flow_log(

@@ -8,8 +8,6 @@ context is only staged into cdk.out; `cdk deploy` builds and pushes it), for ARM
 or X86_64. The task runs as the image's non-root user on a read-only root filesystem.
 """
 
-from typing import Literal
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
@@ -21,8 +19,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.constructs import REPO_ROOT, acknowledge
-from inlet import keys
+from infra.constructs import REPO_ROOT, acknowledge, log_retention
+from infra.units import RelayServiceConfig
+from inlet import keys, settings
 
 CONTAINER_NAME = "relay"
 SMTP_PORT = 25
@@ -73,23 +72,11 @@ class RelayService(Construct):
         private_subnets: ec2.SubnetSelection,
         bucket: s3.IBucket,
         key: kms.IKey,
-        architecture: Literal["ARM64", "X86_64"],
-        cpu: int,
-        memory_mib: int,
-        min_tasks: int,
-        max_tasks: int,
-        cpu_target_percent: int,
-        domains: tuple[str, ...],
-        hostname: str,
-        max_message_size: int,
-        drain_seconds: int,
-        stop_timeout_seconds: int,
-        submission_port_enabled: bool,
-        log_retention: logs.RetentionDays,
-        deletion_protection: bool,
+        config: RelayServiceConfig,
     ) -> None:
         super().__init__(scope, id)
-        cpu_architecture, platform = _PLATFORMS[architecture]
+        cpu_architecture, platform = _PLATFORMS[config.architecture]
+        retention = log_retention(config.log_retention_days)
 
         self.cluster = ecs.Cluster(
             self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
@@ -97,8 +84,8 @@ class RelayService(Construct):
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "Task",
-            cpu=cpu,
-            memory_limit_mib=memory_mib,
+            cpu=config.cpu,
+            memory_limit_mib=config.memory_mib,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=cpu_architecture,
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
@@ -113,10 +100,10 @@ class RelayService(Construct):
         # output with log_format json/emf) sends that header; log_key=log ships each line as it
         # was written (the EMF JSON itself, not wrapped in FireLens' record).
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+            self, "Logs", retention=retention, removal_policy=RemovalPolicy.DESTROY
         )
         router_logs = logs.LogGroup(
-            self, "RouterLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+            self, "RouterLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY
         )
         self.task_definition.add_firelens_log_router(
             "LogRouter",
@@ -149,16 +136,22 @@ class RelayService(Construct):
             # The relay writes nothing locally when INLET_BUCKET is set (and byte-code is
             # compiled into the image), so no writable volume is needed.
             readonly_root_filesystem=True,
+            # The names come from the relay's settings (inlet/settings.py): a setting renamed
+            # there fails the synthesis instead of leaving a variable nothing reads.
             environment={
-                "INLET_DOMAINS": ",".join(domains),
-                "INLET_BUCKET": bucket.bucket_name,
-                "INLET_HOSTNAME": hostname,
-                "INLET_PROXY_PROTOCOL": "on",
-                "INLET_SMTP_PORT": str(CONTAINER_SMTP_PORT),
-                "INLET_HEALTH_PORT": str(HEALTH_PORT),
-                "INLET_DRAIN_SECONDS": str(drain_seconds),
-                "INLET_MAX_MESSAGE_SIZE": str(max_message_size),
-                "INLET_LOG_LEVEL": "INFO",
+                **settings.environment(
+                    {
+                        "domains": ",".join(config.domains),
+                        "bucket": bucket.bucket_name,
+                        "hostname": config.hostname,
+                        "proxy_protocol": "on",
+                        "smtp_port": str(CONTAINER_SMTP_PORT),
+                        "health_port": str(HEALTH_PORT),
+                        "drain_seconds": str(config.drain_seconds),
+                        "max_message_size": str(config.max_message_size),
+                        "log_level": "INFO",
+                    }
+                ),
                 "AWS_REGION": Stack.of(self).region,
             },
             port_mappings=[
@@ -175,7 +168,7 @@ class RelayService(Construct):
             ),
             # SIGTERM starts the drain; sessions in DATA get drain_seconds to finish, then the
             # process writes its last metrics and exits before ECS would SIGKILL it.
-            stop_timeout=Duration.seconds(stop_timeout_seconds),
+            stop_timeout=Duration.seconds(config.stop_timeout_seconds),
             logging=ecs.LogDrivers.firelens(
                 options={
                     "Name": "cloudwatch_logs",
@@ -228,7 +221,7 @@ class RelayService(Construct):
             # Egress: S3 (gateway endpoint), KMS, CloudWatch Logs and ECR over HTTPS.
             allow_all_outbound=True,
         )
-        listener_ports = [SMTP_PORT] + ([SUBMISSION_PORT] if submission_port_enabled else [])
+        listener_ports = [SMTP_PORT] + ([SUBMISSION_PORT] if config.submission_port_enabled else [])
         for port in listener_ports:
             self.load_balancer_security_group.add_ingress_rule(
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(port), f"SMTP {port} from anywhere"
@@ -255,11 +248,11 @@ class RelayService(Construct):
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
         )
         self.scaling = self.service.auto_scale_task_count(
-            min_capacity=min_tasks, max_capacity=max_tasks
+            min_capacity=config.min_tasks, max_capacity=config.max_tasks
         )
         self.scaling.scale_on_cpu_utilization(
             "Cpu",
-            target_utilization_percent=cpu_target_percent,
+            target_utilization_percent=config.cpu_target_percent,
             scale_out_cooldown=Duration.minutes(1),
             # Scaling in drains a task (up to the drain deadline): do it unhurriedly.
             scale_in_cooldown=Duration.minutes(5),
@@ -273,7 +266,7 @@ class RelayService(Construct):
             vpc_subnets=public_subnets,
             cross_zone_enabled=True,
             security_groups=[self.load_balancer_security_group],
-            deletion_protection=deletion_protection,
+            deletion_protection=config.deletion_protection,
         )
         self.target_group = elbv2.NetworkTargetGroup(
             self,
@@ -288,7 +281,7 @@ class RelayService(Construct):
             preserve_client_ip=False,
             # The NLB stops sending new connections as soon as a task deregisters; sessions
             # already open get as long as the relay's own drain deadline.
-            deregistration_delay=Duration.seconds(drain_seconds),
+            deregistration_delay=Duration.seconds(config.drain_seconds),
             health_check=elbv2.HealthCheck(
                 enabled=True,
                 protocol=elbv2.Protocol.HTTP,

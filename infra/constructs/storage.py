@@ -16,6 +16,7 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.units import StorageConfig
 from inlet import keys
 from inlet.index.dynamodb import PARTITION_KEY, SORT_KEY
 
@@ -49,17 +50,15 @@ class Storage(Construct):
         scope: Construct,
         id: str,
         *,
-        production: bool,
-        expiry_backstop_days: int,
-        noncurrent_version_days: int,
-        access_log_days: int,
+        config: StorageConfig,
+        # From the consuming functions' timeouts, not from the environment.
         parse_visibility_timeout: Duration,
         index_visibility_timeout: Duration,
     ) -> None:
         super().__init__(scope, id)
         # Production keeps every stateful resource when its stack is deleted; staging can be
         # torn down completely (buckets are emptied first, which is only safe there).
-        removal = RemovalPolicy.RETAIN if production else RemovalPolicy.DESTROY
+        removal = RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY
 
         self.key = kms.Key(
             self,
@@ -80,10 +79,10 @@ class Storage(Construct):
             minimum_tls_version=1.2,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
-                s3.LifecycleRule(id="expire", expiration=Duration.days(access_log_days))
+                s3.LifecycleRule(id="expire", expiration=Duration.days(config.access_log_days))
             ],
             removal_policy=removal,
-            auto_delete_objects=not production,
+            auto_delete_objects=not config.production,
         )
         pin_logical_id(self.access_logs, LOGICAL_IDS["access_logs"])
 
@@ -110,18 +109,18 @@ class Storage(Construct):
                     ),
                     # The retention function deletes; versioning keeps what it deleted (and
                     # anything overwritten) recoverable for a while, then this removes it.
-                    noncurrent_version_expiration=Duration.days(noncurrent_version_days),
+                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_days),
                     expired_object_delete_marker=True,
                 ),
                 # The backstop: whatever the retention function did or failed to do, nothing
                 # outlives the longest retention period by more than the margin. S3 knows
                 # nothing of legal holds: a message held past this point is expired too.
                 s3.LifecycleRule(
-                    id="expiry-backstop", expiration=Duration.days(expiry_backstop_days)
+                    id="expiry-backstop", expiration=Duration.days(config.expiry_backstop_days)
                 ),
             ],
             removal_policy=removal,
-            auto_delete_objects=not production,
+            auto_delete_objects=not config.production,
         )
         pin_logical_id(self.bucket, LOGICAL_IDS["bucket"])
 
@@ -162,7 +161,7 @@ class Storage(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            deletion_protection=production,
+            deletion_protection=config.production,
             removal_policy=removal,
         )
         pin_logical_id(self.table, LOGICAL_IDS["table"])

@@ -152,3 +152,33 @@ def test_the_pinned_cli_synthesizes_offline(env: str, tmp_path: Path) -> None:
         assert (outdir / f"{prefix}-{stack}.template.json").is_file()
     manifest = json.loads((outdir / "manifest.json").read_text())
     assert {f"{prefix}-Storage", f"{prefix}-Pipeline"} <= set(manifest["artifacts"])
+
+
+def test_each_construct_gets_its_share_of_the_environment() -> None:
+    for config in ENVIRONMENTS.values():
+        relay = config.relay_service
+        assert (relay.architecture, relay.cpu, relay.memory_mib) == (
+            config.relay_architecture,
+            config.relay_cpu,
+            config.relay_memory_mib,
+        )
+        assert relay.stop_timeout_seconds == config.stop_timeout_seconds
+        assert relay.deletion_protection is config.production
+        assert config.functions.retention_overrides == config.retention_overrides_value
+        assert config.storage.production is config.production
+        assert config.storage.expiry_backstop_days == config.expiry_backstop_days
+        assert config.network.availability_zones == config.availability_zones
+        assert config.monitoring.environment == config.name
+        for share in (
+            config.network,
+            config.storage,
+            config.relay_service,
+            config.functions,
+            config.monitoring,
+        ):
+            first = dataclasses.fields(share)[0].name
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(share, first, None)
+    # What `--context arch` replaces reaches the relay service.
+    x86 = dataclasses.replace(STAGING, relay_architecture="X86_64")
+    assert x86.relay_service.architecture == "X86_64"

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions import metrics as fn_metrics
-from relay import policy
+from relay import replies
 from relay.metrics import RelayMetrics
 from tests.infra.cfn import flatten, one, resources
 from tests.infra.conftest import Synth
@@ -72,24 +72,13 @@ def dashboard_metrics(synth: Synth) -> list[MetricKey]:
 
 def relay_emitted() -> set[MetricKey]:
     """What a real relay flush writes (namespace, names, dimensions), for every reply code the
-    relay can send (its reply texts in relay/policy.py, and 250)."""
+    relay can send (its table of replies, relay/replies.py: 250 and every refusal)."""
     metrics = RelayMetrics(clock=lambda: 0.0)
     metrics.session_opened()
     metrics.stored(1000, 0.05)
     metrics.store_failed()
-    codes = {"250"} | {
-        reply[:3]
-        for reply in (
-            policy.REFUSE_BUSY,
-            policy.REFUSE_DRAINING,
-            policy.REFUSE_STORAGE,
-            policy.REFUSE_TOO_MANY,
-            policy.REFUSE_DOMAIN,
-            policy.REFUSE_SIZE,
-        )
-    }
-    for code in codes:
-        metrics.reply(int(code))
+    for code in {replies.code(reply) for reply in replies.REPLIES}:
+        metrics.reply(code)
     out = io.StringIO()
     metrics.flush(out)
     return emf_keys(json.loads(line) for line in out.getvalue().splitlines())
@@ -193,6 +182,16 @@ def test_the_refusal_rate_alarm_is_metric_math_over_all_replies(env_synth: Synth
     assert all(m[1] == "Replies" for m in alarm_metrics(props))
     for code in ("421", "451", "452", "550", "552"):
         assert f"r{code}" in expression["Expression"]
+
+
+def test_the_refusal_rate_counts_every_reply_in_the_relays_table(env_synth: Synth) -> None:
+    # A refusal added to relay/replies.py is in the alarm without being listed anywhere else.
+    props = alarm(env_synth, "RelayRefusalRate")
+    codes = {dict(m[2]).get("ReplyCode") for m in alarm_metrics(props)}
+    assert codes == {str(replies.code(reply)) for reply in replies.REPLIES}
+    (expression,) = [q for q in props["Metrics"] if "Expression" in q]
+    for reply in replies.REFUSALS:
+        assert f"r{replies.code(reply)}" in expression["Expression"]
 
 
 def test_every_alarm_notifies_the_topic(env_synth: Synth) -> None:

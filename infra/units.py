@@ -1,0 +1,68 @@
+"""What each deployment unit (one construct in infra/constructs/) takes from an environment.
+
+EnvironmentConfig (infra/config.py) keeps the flat fields operators edit and builds one of
+these per unit, so a construct receives its share of the environment as a single prop and
+never the whole environment. Plain values only: the constructs turn them into CDK types.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+Architecture = Literal["ARM64", "X86_64"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    # Fixed in the environment so that synthesis never asks EC2 which zones exist.
+    availability_zones: tuple[str, ...]
+    nat_gateways: int
+    cidr: str
+    flow_log_retention_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageConfig:
+    # Retain the stateful resources (and protect the table) when the stack is deleted.
+    production: bool
+    expiry_backstop_days: int
+    noncurrent_version_days: int
+    access_log_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RelayServiceConfig:
+    architecture: Architecture
+    cpu: int
+    memory_mib: int
+    min_tasks: int
+    max_tasks: int
+    cpu_target_percent: int
+    domains: tuple[str, ...]
+    hostname: str
+    max_message_size: int
+    drain_seconds: int
+    # Past the drain deadline, so the relay can write its last metrics before SIGKILL.
+    stop_timeout_seconds: int
+    submission_port_enabled: bool
+    log_retention_days: int
+    deletion_protection: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionsConfig:
+    retention_days: int
+    # The INLET_RETENTION_OVERRIDES value, e.g. `legal.example.com=3650,tmp.example.com=7`.
+    retention_overrides: str
+    retention_schedule: str
+    parse_reserved_concurrency: int
+    index_reserved_concurrency: int
+    retention_reserved_concurrency: int
+    log_retention_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringConfig:
+    environment: str
+    alarm_emails: tuple[str, ...]
+    refusal_alarm_percent: int
+    queue_age_alarm_seconds: int
