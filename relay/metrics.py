@@ -1,7 +1,7 @@
 """Relay metrics, aggregated in memory and written as one CloudWatch Embedded Metric Format
 document per interval (never a line per message).
 
-The names here are the contract with the CDK app's alarms and dashboard (issue 5 holds them
+The names here are the contract with the CDK app's alarms and dashboard (tests/infra holds them
 together in a test): namespace `Inlet`, dimension `service=relay`, and `ReplyCode` on `Replies`.
 """
 
