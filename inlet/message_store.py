@@ -83,7 +83,12 @@ class MessageStore:
             stream = self.blobs.read_chunks(keys.raw_key(check_id(message_id)))
         except NotFoundError:
             raise NotFoundError(f"no message {message_id}") from None
-        return RawMessage(self._envelope_from(message_id, stream.metadata), stream.chunks)
+        try:
+            envelope = self._envelope_from(message_id, stream.metadata)
+        except BaseException:
+            stream.close()
+            raise
+        return RawMessage(envelope, stream.chunks)
 
     def load_raw(self, message_id: str) -> bytes:
         try:
@@ -129,14 +134,19 @@ class MessageStore:
                 return Envelope.from_json(metadata[ENVELOPE_META])
             key = metadata.get(ENVELOPE_KEY_META) or keys.envelope_key(message_id)
             return Envelope.from_json(self.blobs.get(key).data)
+        except NotFoundError:
+            raise
+        except PermanentError as exc:  # e.g. metadata naming a key the store refuses
+            raise UnreadableEnvelope(str(exc)) from exc
         except (KeyError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
             raise UnreadableEnvelope(f"envelope of {message_id} is unreadable: {exc}") from exc
 
     # -- what parsing makes of it ----------------------------------------------------------
 
-    def save_document(self, document: Document) -> None:
-        """Write the parsed document: the commit point of parsing (it triggers indexing)."""
-        self._write_json(keys.parsed_key(document["id"]), document)
+    def save_document(self, message_id: str, document: Document) -> None:
+        """Write the parsed document of the message stored as `message_id`: the commit point
+        of parsing (it triggers indexing)."""
+        self._write_json(keys.parsed_key(message_id), document)
 
     def load_document(self, message_id: str) -> Document | None:
         """The parsed document (or the quarantine record written there); None if none yet."""
@@ -161,7 +171,7 @@ class MessageStore:
         same record under parsed/, the commit point, so the message is still indexed by its
         envelope and stays findable."""
         self._write_json(keys.quarantine_key(document["id"]), document)
-        self.save_document(document)
+        self.save_document(document["id"], document)
 
     def load_quarantine(self, message_id: str) -> Document | None:
         return self._load_json(keys.quarantine_key(check_id(message_id)), message_id)

@@ -34,8 +34,9 @@ def parse_stored(messages: MessageStore, message_id: str, *, now: datetime) -> D
     def save_attachment(
         index: int, safe_filename: str, data: bytes, content_type: str, sha256: bytes
     ) -> str:
+        # Under the envelope's id, as the document names it.
         return messages.save_attachment(
-            message_id, index, safe_filename, data, content_type, sha256
+            envelope.id, index, safe_filename, data, content_type, sha256
         )
 
     try:
@@ -50,7 +51,7 @@ def parse_stored(messages: MessageStore, message_id: str, *, now: datetime) -> D
         log.exception("parser raised", extra={"message_id": message_id})
         reason = f"parser raised {type(exc).__name__}: {exc}"
         return _quarantine(messages, quarantine_document(envelope, reason, now))
-    messages.save_document(document)
+    messages.save_document(message_id, document)
     return document
 
 

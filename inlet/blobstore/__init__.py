@@ -9,7 +9,7 @@ Adapters: filesystem (`inlet.blobstore.filesystem`) and S3 (`inlet.blobstore.s3`
 test suite (tests/unit/test_blobstore_contract.py) runs against both.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,9 +34,15 @@ class BlobStream:
 
     metadata: Mapping[str, str]
     chunks: Iterator[bytes]
+    # Releases what the read holds (a file, a connection); reading to the end does it too.
+    on_close: Callable[[], None] = lambda: None
 
     def __iter__(self) -> Iterator[bytes]:
         return self.chunks
+
+    def close(self) -> None:
+        """Give up reading: for a reader that stops before the end."""
+        self.on_close()
 
 
 class Upload(Protocol):

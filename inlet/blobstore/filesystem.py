@@ -92,7 +92,12 @@ class FilesystemBlobStore:
             raise NotFoundError(f"no object {key}") from None
         except OSError as exc:
             raise StorageError(f"cannot read {key}: {exc.strerror}") from exc
-        return BlobStream(self._read_meta(key), _chunks(handle, key, chunk_size))
+        try:
+            metadata = self._read_meta(key)
+        except BaseException:
+            handle.close()
+            raise
+        return BlobStream(metadata, _chunks(handle, key, chunk_size), handle.close)
 
     def head(self, key: str) -> Mapping[str, str]:
         if not self._path(key).is_file():

@@ -150,8 +150,9 @@ class S3BlobStore:
             response = self._client.get_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:
             raise _translate(exc, key) from exc
+        body = response["Body"]
         return BlobStream(
-            dict(response.get("Metadata", {})), _chunks(response["Body"], key, chunk_size)
+            dict(response.get("Metadata", {})), _chunks(body, key, chunk_size), body.close
         )
 
     def head(self, key: str) -> Mapping[str, str]:

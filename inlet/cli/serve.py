@@ -4,17 +4,20 @@ import asyncio
 import socket
 
 from inlet import settings as config
-from inlet.cli.local_runner import LocalRunner
 from inlet.cli.wiring import open_adapters, remember_data_dir
 from inlet.errors import ConfigError
 from inlet.logs import configure
-from inlet.retention_policy import RetentionPolicy
-from relay.server import Relay
 
 
 def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
     settings = config.load(mode, flags)
     configure(settings.log_level)
+    # Imported once the settings are known good: a configuration error is reported as one,
+    # even where the relay's dependencies are missing.
+    from inlet.cli.local_runner import LocalRunner
+    from inlet.retention_policy import RetentionPolicy
+    from relay.server import Relay
+
     runner = None
     if mode == "up":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -24,7 +27,7 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
             adapters.messages, adapters.index, RetentionPolicy.from_settings(settings)
         )
     else:
-        adapters = open_adapters(settings)
+        adapters = open_adapters(settings, with_index=False)
 
     async def run() -> None:
         relay = Relay(

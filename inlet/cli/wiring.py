@@ -23,12 +23,20 @@ STATE_FILE = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "
 
 
 class Adapters:
-    """The message store, and the index, opened on first use (the relay never needs it)."""
+    """The message store, and the index, opened on first use."""
 
-    def __init__(self, settings: Settings, *, embedded: bool) -> None:
+    def __init__(self, settings: Settings, *, embedded: bool, with_index: bool) -> None:
         self._bucket = None if embedded else settings.bucket
         self._table = None if embedded else settings.table
         self._data_dir = settings.data_dir
+        # The message store and the index live in the same place: both in AWS, or both local.
+        # Checked before anything is opened; the relay alone writes to a bucket without one.
+        if with_index and bool(self._bucket) != bool(self._table):
+            raise ConfigError(
+                "INLET_BUCKET (--bucket) and INLET_TABLE (--table) must be set together "
+                "(both for AWS, neither for the local data dir)"
+            )
+        self._with_index = with_index
         self.messages = MessageStore(self._blob_store())
 
     @property
@@ -38,12 +46,8 @@ class Adapters:
 
     @functools.cached_property
     def index(self) -> Index:
-        # The message store and the index live in the same place: both in AWS, or both local.
-        if bool(self._bucket) != bool(self._table):
-            raise ConfigError(
-                "INLET_BUCKET (--bucket) and INLET_TABLE (--table) must be set together "
-                "(both for AWS, neither for the local data dir)"
-            )
+        if not self._with_index:
+            raise ConfigError("these adapters were opened without an index")
         if self._table:
             from inlet.index.dynamodb import DynamoIndex, make_dynamodb_client
 
@@ -65,10 +69,13 @@ class Adapters:
         return FilesystemBlobStore(self._data_dir)
 
 
-def open_adapters(settings: Settings, *, embedded: bool = False) -> Adapters:
-    """The adapters `settings` name; `embedded`: the data dir's whatever else is set
-    (`inlet up` never touches AWS)."""
-    return Adapters(settings, embedded=embedded)
+def open_adapters(
+    settings: Settings, *, embedded: bool = False, with_index: bool = True
+) -> Adapters:
+    """The adapters `settings` name. `embedded`: the data dir's, whatever else is set (`inlet
+    up` never touches AWS). `with_index=False`: the message store only (`inlet relay`, which
+    may write to a bucket with no table configured); the index is then never opened."""
+    return Adapters(settings, embedded=embedded, with_index=with_index)
 
 
 def remember_data_dir(data_dir: Path) -> None:

@@ -1,0 +1,81 @@
+"""The message store over both blob-store adapters: where each piece of a message lives, the
+envelope rule, and what an unreadable envelope becomes."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from inlet import keys
+from inlet.blobstore import BlobStore
+from inlet.blobstore.filesystem import FilesystemBlobStore
+from inlet.message_store import ENVELOPE_KEY_META, ENVELOPE_META, MessageStore
+from inlet.pipeline import parse_stored
+from tests.cli import run_cli
+from tests.stored import store_message
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+WITH_ATTACHMENT = (
+    b"From: a@example.org\r\nTo: b@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+    b"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+    b'filename="../r e.bin"\r\n\r\nabc\r\n--b--\r\n'
+)
+
+
+def test_pieces_of_a_parsed_message_are_where_the_layout_says(store: BlobStore) -> None:
+    messages = MessageStore(store)
+    envelope = store_message(messages, WITH_ATTACHMENT)
+    document = parse_stored(messages, envelope.id, now=NOW)
+    [attachment] = document["attachments"]
+    assert attachment["key"] == f"attachments/{envelope.id}/0-{attachment['filename']}"
+    assert "/" not in attachment["filename"]  # sanitised: the key cannot climb out
+    assert store.get(attachment["key"]).data == b"abc"
+    assert messages.load_document(envelope.id) == document
+    day = envelope.received_at[:10].replace("-", "/")
+    assert sorted(store.list("")) == sorted(
+        [f"raw/{day}/{envelope.id}.eml", f"parsed/{day}/{envelope.id}.json", attachment["key"]]
+    )
+
+
+def test_the_envelope_travels_in_metadata_only_when_it_fits(store: BlobStore) -> None:
+    messages = MessageStore(store)
+    few = store_message(messages, b"Subject: few\r\n\r\nx\r\n")
+    many = store_message(
+        messages, b"Subject: many\r\n\r\nx\r\n", rcpt_to=[f"r{i}@example.com" for i in range(90)]
+    )
+    assert ENVELOPE_META in store.head(keys.raw_key(few.id))
+    assert list(store.list(keys.ENVELOPE_PREFIX)) == [keys.envelope_key(many.id)]
+    assert store.head(keys.raw_key(many.id))[ENVELOPE_KEY_META] == keys.envelope_key(many.id)
+    for envelope in (few, many):
+        assert messages.load_envelope(envelope.id) == envelope
+        read = messages.read(envelope.id)
+        assert read.envelope == envelope
+        assert b"".join(read).endswith(b"x\r\n")
+    assert list(messages.message_ids()) == sorted([few.id, many.id])
+
+
+def test_an_envelope_the_store_refuses_to_read_is_quarantined(tmp_path: Path) -> None:
+    blobs = FilesystemBlobStore(tmp_path)
+    messages = MessageStore(blobs)
+    envelope = store_message(messages, b"Subject: s\r\n\r\nx\r\n")
+    raw = blobs.get(keys.raw_key(envelope.id)).data
+    # Metadata naming a key the filesystem store refuses (reserved) is a permanent fault.
+    blobs.put(keys.raw_key(envelope.id), raw, metadata={ENVELOPE_KEY_META: ".tmp/x"})
+    document = parse_stored(messages, envelope.id, now=NOW)
+    assert document["status"] == "quarantined"
+    assert "reserved key" in (document["reason"] or "")
+    assert messages.load_quarantine(envelope.id) == document
+
+
+def test_a_bucket_without_a_table_is_refused_before_anything_is_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    ran = run_cli("search", "--to", "b@example.com", "--table", "t", "--data-dir", str(data))
+    assert ran.returncode == 2
+    assert "must be set together" in ran.stderr
+    assert not data.exists()
