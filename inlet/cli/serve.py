@@ -14,12 +14,14 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
     configure(settings.log_level)
     # Imported once the settings are known good: a configuration error is reported as one,
     # even where the relay's dependencies are missing.
-    from inlet.cli.local_runner import LocalRunner
-    from inlet.retention_policy import RetentionPolicy
     from relay.server import Relay
 
     runner = None
     if mode == "up":
+        # The parser and the index come with the local pipeline only: `inlet relay` stays small.
+        from inlet.cli.local_runner import LocalRunner
+        from inlet.retention_policy import RetentionPolicy
+
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         remember_data_dir(settings.data_dir)
         adapters = open_adapters(settings, embedded=True)
