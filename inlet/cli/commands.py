@@ -1,4 +1,5 @@
-"""The CLI's commands that read and manage stored mail: show, search, hold, release, retention.
+"""The CLI's commands that read and manage stored mail: show, search, hold, release, retention,
+and verify (inlet.cli.verify).
 
 They work on the local data dir, or on AWS when a bucket and table are configured, through the
 same ports; the policy and locations come from flags and INLET_* variables at run time.
@@ -11,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 
 from inlet import settings as config
+from inlet.cli.verify import verify
 from inlet.cli.wiring import find_data_dir, open_adapters
 from inlet.document import Address
 from inlet.errors import ConfigError, NotFoundError
@@ -40,6 +42,19 @@ def run(args: argparse.Namespace) -> int:
             return _show(messages, index, args)
         if args.command == "search":
             return _search(index, args)
+        if args.command == "verify":
+            if not 0 < args.timeout <= 3600:
+                raise ConfigError(f"--timeout: expected 0 < seconds <= 3600, got {args.timeout}")
+            message_id = verify(
+                messages,
+                index,
+                host=args.smtp_host,
+                port=args.smtp_port,
+                to=args.to,
+                timeout=args.timeout,
+            )
+            print(f"ok: {message_id} went through every stage")
+            return 0
         if args.command == "retention":
             report = run_retention(
                 messages,

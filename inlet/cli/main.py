@@ -53,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
         ("release", "lift a legal hold"),
     ):
         tool(name, text).add_argument("id")
+    verify = tool(
+        "verify", "send one tagged message and wait until it is stored, parsed and searchable"
+    )
+    verify.add_argument("--smtp-host", required=True, help="the relay (or the NLB) to send to")
+    verify.add_argument("--smtp-port", type=int, default=25, help="its SMTP port (default 25)")
+    verify.add_argument("--to", required=True, help="a recipient at an accepted domain")
+    verify.add_argument(
+        "--timeout", type=float, default=60, help="seconds for all stages (default 60)"
+    )
     retention = tool("retention", "remove messages past their retention period, now")
     retention.add_argument("--dry-run", action="store_true", help="only report what would go")
     retention.add_argument("--retention-days", help="default days (INLET_RETENTION_DAYS)")
