@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := postfix swaks
 
 NODE_STAMP := node_modules/.installed
+# The functions' runtime dependencies as Lambda-platform wheels, bundled into their asset at synth.
+WHEELS_STAMP := .build/function-wheels/.downloaded
 CDK := node_modules/.bin/cdk
 ENV ?= staging
 
-.PHONY: up test lint fmt typecheck unit bench bench-deps synth clean
+.PHONY: up test lint fmt typecheck unit bench bench-deps synth function-wheels clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +26,17 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
+# The only step of the CDK app that needs the package index (synthesis itself is offline).
+$(WHEELS_STAMP): functions/requirements.txt infra/function_wheels.py $(STAMP)
+	$(BIN)/python -m infra.function_wheels
+	touch $(WHEELS_STAMP)
+
+function-wheels: $(WHEELS_STAMP)
+
 up: $(STAMP)
 	$(BIN)/inlet up
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(WHEELS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -59,8 +68,8 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/pipeline_latency.py
 
 # Offline: no AWS credentials and no Docker are needed (see docs/deploy.md).
-synth: $(STAMP) $(NODE_STAMP)
+synth: $(STAMP) $(NODE_STAMP) $(WHEELS_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth --context env=$(ENV)
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .build .mypy_cache .pytest_cache .ruff_cache

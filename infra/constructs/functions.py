@@ -1,11 +1,12 @@
 """The three Lambdas: parse (raw/ → parsed/), index (parsed/ → DynamoDB) and retention (on a
 schedule). Thin handlers in functions/ over the core in inlet/; both are shipped as plain
-source (no Docker bundling): boto3 comes with the runtime, Powertools from its public layer.
+one self-contained asset (infra/constructs/function_code.py: the sources and their pinned
+dependencies, bundled on the host without Docker); boto3 comes with the runtime.
 """
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -19,29 +20,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions import metrics
-from infra.constructs import REPO_ROOT, acknowledge, log_retention
+from infra.constructs import acknowledge, log_retention
+from infra.constructs.function_code import function_code
 from infra.units import FunctionsConfig
 from inlet import keys, settings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
-# Powertools for AWS Lambda (Python) v3, the published layer for python3.13 on arm64. The
-# number is the layer version the Powertools documentation lists; bump it deliberately.
-POWERTOOLS_LAYER_VERSION = 27
-POWERTOOLS_ACCOUNT = "017000801446"
-
-# Only inlet/ and functions/ go into the package (a few hundred KiB); everything else in the
-# repository (.venv, node_modules, cdk.out, tests, ...) is excluded.
-CODE_EXCLUDE = [
-    "*",
-    ".*",
-    "!inlet",
-    "!inlet/**",
-    "!functions",
-    "!functions/**",
-    "**/__pycache__",
-    "**/*.pyc",
-]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,14 +91,7 @@ class Functions(Construct):
         self._key = key
         self._table = table
         self._log_retention = log_retention(config.log_retention_days)
-        self._code = lambda_.Code.from_asset(str(REPO_ROOT), exclude=CODE_EXCLUDE)
-        region = Stack.of(self).region
-        self._layer = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "Powertools",
-            f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python313-arm64:{POWERTOOLS_LAYER_VERSION}",
-        )
+        self._code = function_code()
         # The names come from the core's settings (inlet/settings.py): a setting renamed there
         # fails the synthesis instead of leaving a variable nothing reads.
         self._environment = {
@@ -215,7 +193,6 @@ class Functions(Construct):
             architecture=ARCHITECTURE,
             handler=spec.handler,
             code=self._code,
-            layers=[self._layer],
             memory_size=spec.memory_mib,
             timeout=spec.timeout,
             reserved_concurrent_executions=reserved,
@@ -228,8 +205,8 @@ class Functions(Construct):
             {
                 "AwsSolutions-L1": (
                     "python3.13 on purpose: the project supports Python 3.11-3.13 "
-                    "(pyproject requires-python) and the Powertools layer is the python313 "
-                    "build; it is a current, non-deprecated runtime (cfn-lint checks that)"
+                    "(pyproject requires-python) and the asset's dependencies are the cp313 "
+                    "wheels; it is a current, non-deprecated runtime (cfn-lint checks that)"
                 )
             },
         )

@@ -41,6 +41,7 @@ FLUENT_BIT_IMAGE = "public.ecr.aws/aws-observability/aws-for-fluent-bit:3.4.15"
 IMAGE_EXCLUDE = [
     ".venv",
     "node_modules",
+    ".build",
     "cdk.out",
     ".git",
     "inlet-data",

@@ -8,7 +8,7 @@ from functions import metrics
 from infra.constructs import functions as fn
 from inlet import keys
 from tests.infra.cfn import flatten, grants, one, resources
-from tests.infra.conftest import Synth
+from tests.infra.conftest import REPO_ROOT, Synth
 
 pytestmark = pytest.mark.infra
 
@@ -39,7 +39,7 @@ def role_of(props: dict[str, Any]) -> str:
     return flatten(props["Role"]).strip("<>").removesuffix(".Arn")
 
 
-def test_runtime_architecture_handler_and_layer(env_synth: Synth) -> None:
+def test_runtime_architecture_handler_and_no_layer(env_synth: Synth) -> None:
     for name, (_, props) in functions(env_synth).items():
         spec = SPECS[name]
         assert props["Runtime"] == "python3.13"
@@ -47,11 +47,8 @@ def test_runtime_architecture_handler_and_layer(env_synth: Synth) -> None:
         assert props["Handler"] == spec.handler
         assert props["MemorySize"] == spec.memory_mib
         assert props["Timeout"] == spec.timeout.to_seconds()
-        (layer,) = props["Layers"]
-        assert layer == (
-            f"arn:aws:lambda:{env_synth.config.region}:017000801446:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python313-arm64:{fn.POWERTOOLS_LAYER_VERSION}"
-        )
+        # Self-contained: every dependency is in the asset, nothing from a public layer.
+        assert "Layers" not in props
     assert SPECS["Parse"].memory_mib == 1024
 
 
@@ -59,9 +56,29 @@ def test_handlers_exist_in_the_code_package(env_synth: Synth) -> None:
     files = env_synth.assets(env_synth.pipeline)["files"]
     (code,) = [f for f in files.values() if f["displayName"].startswith("Functions/")]
     package = env_synth.outdir / code["source"]["path"]
-    # Only the core and the handlers: no tests, no virtualenv, no CDK output, no dotfiles.
-    assert sorted(p.name for p in package.iterdir()) == ["functions", "inlet"]
+    # The core, the handlers and their pinned dependencies: no tests, no virtualenv, no CDK
+    # output, no dotfiles, no byte-code compiled for the host's Python.
+    pinned = {
+        line.split("==")[0].replace("-", "_").lower()
+        for line in (REPO_ROOT / "functions" / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    names = {p.name for p in package.iterdir()}
+    modules = {n for n in names if not n.endswith(".dist-info")}
+    assert {"functions", "inlet", "aws_lambda_powertools", "jmespath"} <= modules
+    assert modules <= {
+        "functions",
+        "inlet",
+        "aws_lambda_powertools",
+        "jmespath",
+        "typing_extensions.py",
+        "bin",
+    }
+    installed = {n.split("-")[0].lower() for n in names if n.endswith(".dist-info")}
+    assert installed == pinned
+    assert not {"tests", ".venv", "cdk.out", "node_modules", "infra", "relay"} & names
     assert not list(package.rglob("__pycache__"))
+    assert not list(package.rglob("*.pyc"))
     for spec in SPECS.values():
         module = spec.handler.rsplit(".", 1)[0]
         assert (package / (module.replace(".", "/") + ".py")).is_file(), module
