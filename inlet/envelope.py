@@ -7,7 +7,7 @@ business (inlet.message_store).
 """
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NotRequired, TypedDict, cast
 
 
@@ -59,21 +59,8 @@ class EnvelopeDraft:
 
     def complete(self, *, size: int, sha256: str) -> "Envelope":
         """The envelope of the stored message: `size` and `sha256` describe the stored bytes."""
-        return Envelope(
-            id=self.id,
-            received_at=self.received_at,
-            mail_from=self.mail_from,
-            rcpt_to=self.rcpt_to,
-            helo=self.helo,
-            client_ip=self.client_ip,
-            client_port=self.client_port,
-            proxied_from=self.proxied_from,
-            tls=self.tls,
-            auth_user=self.auth_user,
-            size=size,
-            sha256=sha256,
-            relay=self.relay,
-        )
+        known = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Envelope(**known, size=size, sha256=sha256)
 
 
 @dataclass(frozen=True, slots=True)

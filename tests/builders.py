@@ -15,8 +15,7 @@ from typing import Any
 
 from inlet.envelope import Envelope, EnvelopeDraft, TlsInfo
 from inlet.ids import id_time, mint_id
-from inlet.parsing import PARSER_VERSION
-from inlet.parsing.document import FIELDS
+from inlet.parsing.document import FIELDS, blank_document
 
 RECEIVED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 # The id make_envelope() and make_draft() use unless given one: minted at RECEIVED.
@@ -91,29 +90,17 @@ def make_document(
     def addresses(values: Sequence[str]) -> list[dict[str, str]]:
         return [{"name": "", "address": a} for a in values] if parsed else []
 
-    document: dict[str, Any] = {
-        "id": message_id,
-        "status": status,
-        "reason": "unreadable message: test" if status == "quarantined" else None,
-        "envelope": envelope.to_dict(),
-        "message_id": header_id if parsed else None,
-        "date": None,
-        "subject": subject if parsed else None,
-        "from": addresses(header_from),
-        "sender": None,
-        "reply_to": [],
-        "to": addresses(to),
-        "cc": addresses(cc),
-        "bcc": [],
-        "in_reply_to": None,
-        "references": [],
-        "headers": [],
-        "text": None,
-        "html": None,
-        "attachments": [],
-        "defects": [],
-        "parsed_at": None if status == "stored" else done,
-        "parser_version": PARSER_VERSION,
-    }
+    document: dict[str, Any] = dict(blank_document(envelope, status))
+    document.update(
+        {
+            "reason": "unreadable message: test" if status == "quarantined" else None,
+            "message_id": header_id if parsed else None,
+            "subject": subject if parsed else None,
+            "from": addresses(header_from),
+            "to": addresses(to),
+            "cc": addresses(cc),
+            "parsed_at": None if status == "stored" else done,
+        }
+    )
     document.update(fields)
     return document
