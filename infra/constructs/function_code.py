@@ -20,8 +20,13 @@ from infra.constructs import REPO_ROOT
 
 SOURCES = ("inlet", "functions")
 # The fingerprint covers exactly what goes in: the sources, requirements.txt among them.
-FINGERPRINT_EXCLUDE = ["*", ".*", "!inlet", "!inlet/**", "!functions", "!functions/**"]
-FINGERPRINT_EXCLUDE += ["**/__pycache__", "**/*.pyc"]
+FINGERPRINT_EXCLUDE = [
+    "*",
+    ".*",
+    *(pattern for name in SOURCES for pattern in (f"!{name}", f"!{name}/**")),
+    "**/__pycache__",
+    "**/*.pyc",
+]
 
 
 def bundle(output_dir: Path) -> None:

@@ -31,12 +31,22 @@ def verify(port: int, data: Path, *extra: str) -> tuple[int, list[str], str]:
     return ran.returncode, ran.stdout.splitlines(), ran.stderr
 
 
-def test_every_stage_finishes_against_inlet_up(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    with inlet_process(tmp_path, "up", "--data-dir", str(data)) as (proc, port, _):
-        code, lines, err = verify(port, data, "--to", "ops@example.com", "--timeout", "30")
+def verify_against(
+    tmp_path: Path, data: Path, server: tuple[str, ...], *extra: str
+) -> tuple[int, list[str], str]:
+    """`inlet verify` against a real `inlet SERVER` process, which must then stop cleanly."""
+    with inlet_process(tmp_path, *server, "--data-dir", str(data)) as (proc, port, _):
+        result = verify(port, data, *extra)
         proc.terminate()
         assert proc.wait(15) == 0
+    return result
+
+
+def test_every_stage_finishes_against_inlet_up(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, lines, err = verify_against(
+        tmp_path, data, ("up",), "--to", "ops@example.com", "--timeout", "30"
+    )
     assert code == 0, err
     stages = [STAGE.match(line) for line in lines[:4]]
     assert [m.group(1) for m in stages if m] == ["accepted", "stored", "parsed", "searchable"]
@@ -52,11 +62,10 @@ def test_every_stage_finishes_against_inlet_up(tmp_path: Path) -> None:
 
 def test_a_relay_without_a_pipeline_fails_at_the_parsed_stage(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    relay = ("relay", "--domains", "example.com", "--data-dir", str(data))
-    with inlet_process(tmp_path, *relay) as (proc, port, _):
-        code, lines, err = verify(port, data, "--to", "ops@example.com", "--timeout", "1.5")
-        proc.terminate()
-        assert proc.wait(15) == 0
+    relay = ("relay", "--domains", "example.com")
+    code, lines, err = verify_against(
+        tmp_path, data, relay, "--to", "ops@example.com", "--timeout", "1.5"
+    )
     assert code == 1
     assert [line.split()[0] for line in lines] == ["accepted", "stored"]
     assert "stage 'parsed': not finished before the timeout" in err
@@ -65,10 +74,9 @@ def test_a_relay_without_a_pipeline_fails_at_the_parsed_stage(tmp_path: Path) ->
 
 def test_a_refused_recipient_or_no_server_fails_at_the_accepted_stage(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with inlet_process(tmp_path, "up", "--data-dir", str(data)) as (proc, port, _):
-        code, lines, err = verify(port, data, "--to", "ops@elsewhere.org", "--timeout", "10")
-        proc.terminate()
-        assert proc.wait(15) == 0
+    code, lines, err = verify_against(
+        tmp_path, data, ("up",), "--to", "ops@elsewhere.org", "--timeout", "10"
+    )
     assert (code, lines) == (1, [])
     assert "stage 'accepted': RCPT TO <ops@elsewhere.org> refused: 550 5.7.1" in err
     with socket.socket() as probe:  # a port nothing listens on any more
