@@ -16,7 +16,9 @@ READY = re.compile(r"SMTP on 127\.0\.0\.1:(\d+).*health on http://127\.0\.0\.1:(
 
 
 @contextmanager
-def inlet_process(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
+def inlet_process(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
     out = open(tmp_path / "stdout", "w+")  # noqa: SIM115 - read after the process ends
     err = open(tmp_path / "stderr", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -35,7 +37,7 @@ def inlet_process(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen
         stdout=out,
         stderr=err,
         text=True,
-        env={**os.environ, "HOME": str(tmp_path)},
+        env={**(os.environ if env is None else env), "HOME": str(tmp_path)},
     )
     try:
         deadline = time.monotonic() + 20
