@@ -13,7 +13,8 @@ WHEELS_STAMP := .build/function-wheels/.downloaded
 CDK := node_modules/.bin/cdk
 ENV ?= staging
 
-.PHONY: up test lint fmt typecheck unit bench bench-deps synth function-wheels clean
+.PHONY: up test lint fmt typecheck unit bench bench-deps synth function-wheels localstack \
+	localstack-stop localstack-venvs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +37,7 @@ function-wheels: $(WHEELS_STAMP)
 up: $(STAMP)
 	$(BIN)/inlet up
 
-test: $(STAMP) $(NODE_STAMP) $(WHEELS_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(WHEELS_STAMP) localstack-venvs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -71,5 +72,18 @@ bench: $(STAMP) bench-deps
 synth: $(STAMP) $(NODE_STAMP) $(WHEELS_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth --context env=$(ENV)
 
+# The LocalStack tier (docs/testing.md). Its own Python 3.13 venvs (LocalStack with the project's
+# plugin, and the Lambda runtime's boto3) are built on first use and when their pins change.
+localstack-venvs: $(STAMP)
+	$(BIN)/python -m tests.localstack.tier venvs
+
+# LocalStack on 127.0.0.1:4566 (or the one at LOCALSTACK_ENDPOINT) with both stacks of ENV
+# deployed from cdk.out, and .localstack/inlet.env for `inlet relay` and the CLI.
+localstack: synth localstack-venvs
+	$(BIN)/python -m tests.localstack.tier up
+
+localstack-stop: $(STAMP)
+	$(BIN)/python -m tests.localstack.tier down
+
 clean:
-	rm -rf $(VENV) node_modules .build .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .build .localstack .mypy_cache .pytest_cache .ruff_cache

@@ -47,13 +47,16 @@ def synthesize(out: Path) -> Path:
     if not CDK.exists():
         raise server.TierError(f"{CDK} is missing: run `make test` (it runs npm ci)")
     started = time.monotonic()
-    subprocess.run(
+    done = subprocess.run(
         [str(CDK), "synth", "--quiet", "--context", f"env={ENV}", "--output", str(out)],
         cwd=server.REPO_ROOT,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise server.TierError(f"cdk synth failed ({done.returncode}):\n{done.stderr}")
     print(
         f"\nlocalstack tier: synthesized {ENV} in {time.monotonic() - started:.1f} s",
         file=sys.stderr,
@@ -93,6 +96,19 @@ class Deployment:
         if check and done.returncode != 0:
             raise AssertionError(f"inlet {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
         return done
+
+    def inlet_bytes(self, *args: str, timeout: float = 60) -> bytes:
+        """What `inlet ARGS` prints, byte for byte (for --raw)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "inlet", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"inlet {' '.join(args)}: exit {done.returncode}\n{done.stderr!r}")
+        return done.stdout
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +115,8 @@ class LocalStack:
 
     endpoint: str
     pid: int | None = None
+    # Set when this process started it: waited for on stop, so no zombie is left.
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def external(self) -> bool:
@@ -142,6 +144,9 @@ class LocalStack:
         if self.pid is None:
             return
         stop_process_group(self.pid, STOP_GRACE_SECONDS)
+        if self.process is not None:
+            self.process.wait(5)
+            self.process = None
         self.pid = None
 
 
@@ -216,7 +221,7 @@ def start(state_dir: Path, port: int, venvs: Venvs) -> LocalStack:
         start_new_session=True,
     )
     log.close()
-    localstack = LocalStack(endpoint=f"http://127.0.0.1:{port}", pid=process.pid)
+    localstack = LocalStack(endpoint=f"http://127.0.0.1:{port}", pid=process.pid, process=process)
     try:
         localstack.wait_healthy()
     except BaseException:

@@ -3,6 +3,7 @@ cdk.out, and `.localstack/inlet.env` for `inlet relay` and the CLI.
 
     python -m tests.localstack.tier up [--env staging] [--cdk-out cdk.out]
     python -m tests.localstack.tier down
+    python -m tests.localstack.tier venvs    (build LocalStack's venvs only)
 
 With LOCALSTACK_ENDPOINT set, the LocalStack there is used (e.g. Docker on a laptop, where Lambda
 and DynamoDB are native) and nothing is started or stopped; `down` then deletes the stacks.
@@ -181,14 +182,16 @@ def down(cdk_out: Path, state_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.localstack.tier")
-    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("command", choices=["up", "down", "venvs"])
     parser.add_argument("--cdk-out", type=Path, default=server.REPO_ROOT / "cdk.out")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     try:
-        if args.command == "up":
+        if args.command == "venvs":
+            server.Venvs(args.state_dir).ensure()
+        elif args.command == "up":
             up(args.cdk_out, args.state_dir, args.port)
         else:
             down(args.cdk_out, args.state_dir)
