@@ -20,7 +20,10 @@ from typing import Any
 
 import pytest
 
+from inlet.blobstore.s3 import S3BlobStore
+from inlet.message_store import MessageStore
 from tests.localstack import deploy, server, tier
+from tests.processes import inlet_process
 
 CDK = server.REPO_ROOT / "node_modules" / ".bin" / "cdk"
 ENV = "staging"
@@ -133,3 +136,20 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         if external:
             deploy.destroy(cdk_out, localstack.endpoint, deploy.assembly_region(cdk_out))
         localstack.stop()
+
+
+@pytest.fixture(scope="session")
+def relay_port(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """An `inlet relay` process configured by the env file alone (SMTP on a free port)."""
+    with inlet_process(tmp_path_factory.mktemp("relay"), "relay", env=deployment.env) as (
+        _,
+        port,
+        _health,
+    ):
+        yield port
+
+
+@pytest.fixture(scope="session")
+def messages(deployment: Deployment) -> MessageStore:
+    """The deployed bucket, read directly (not through the CLI)."""
+    return MessageStore(S3BlobStore(deployment.client("s3"), deployment.tier.bucket))

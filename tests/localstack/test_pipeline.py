@@ -10,40 +10,19 @@ import json
 import os
 import smtplib
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from inlet import keys
-from inlet.blobstore.s3 import S3BlobStore
 from inlet.message_store import MessageStore
 from tests.localstack.conftest import Deployment
-from tests.processes import inlet_process
-from tests.stored import store_message
 from tests.support import queued_id
 
 pytestmark = [pytest.mark.localstack, pytest.mark.timeout(600)]
 DOMAIN = "staging.example.com"
 SEARCHABLE_WITHIN_SECONDS = 60.0
-
-
-@pytest.fixture(scope="module")
-def relay_port(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    with inlet_process(tmp_path_factory.mktemp("relay"), "relay", env=deployment.env) as (
-        _,
-        port,
-        _health,
-    ):
-        yield port
-
-
-@pytest.fixture(scope="module")
-def messages(deployment: Deployment) -> MessageStore:
-    return MessageStore(S3BlobStore(deployment.client("s3"), deployment.tier.bucket))
 
 
 def send(port: int, raw: bytes, rcpt_to: list[str], mail_from: str = "a@example.org") -> str:
