@@ -156,9 +156,10 @@ def ids_under(s3: Any, bucket: str, prefix: str) -> set[str]:
     return found
 
 
-def open_uploads(s3: Any, bucket: str) -> list[dict[str, Any]]:
+def open_uploads(s3: Any, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
     uploads: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+    pages = s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
         uploads.extend(page.get("Uploads", []))
     return uploads
 
@@ -322,7 +323,7 @@ def send_share(
                     start_message(client, index)
                     client.send(stuffed(corpus.content(index, kind)) + b".\r\n")
                     reply = client.reply().strip()
-                except (OSError, ConnectionError) as exc:
+                except OSError as exc:  # ConnectionError and TimeoutError among them
                     # The relay never drops a session on its own: a lost reply is a finding.
                     log.record(Outcome(index, kind, error=f"{type(exc).__name__}: {exc}"))
                     pending = batch[n + 1 :] + pending
@@ -491,10 +492,83 @@ def test_s3_faults_get_250_or_4xx_and_every_250_is_stored(
 
 # -- 2. kill -9 of the relay mid-DATA ---------------------------------------------------------
 
-COMPLETED = 5  # sessions that get their message stored (250) before the kill
-BIG_PARTIAL = 3  # sessions killed with a multipart upload open (a part of theirs stored)
-SESSIONS_KILLED = 15  # every other session is killed in the middle of DATA
+# Message i of this test goes on session i: these complete (250) before the kill...
+COMPLETED_KINDS = ("small", "medium", "small", "big", "small")
+# ...and these are in the middle of DATA when it comes. "big": past the first part, which is
+# sent as soon as it is complete, so its multipart upload is open with a part stored.
+# "whole-but-the-end": all of it and the dot of the end-of-data line, but not its CRLF.
+KILLED_KINDS = ("big", "big", "big", "medium", "whole-but-the-end", *("small",) * 10)
 PARTS_DEADLINE = 60.0
+
+
+def new_raw_uploads(s3: Any, bucket: str, before: set[str]) -> list[dict[str, Any]]:
+    """Open uploads under raw/ (the relay writes nothing else; the pipeline's Lambdas may have
+    uploads of their own in flight, of a big message's parsed document) not in `before`."""
+    return [u for u in open_uploads(s3, bucket, RAW_PREFIX) if u["UploadId"] not in before]
+
+
+def partial(corpus: Corpus, index: int, kind: str) -> bytes:
+    """What a session killed in DATA has sent of message `index`."""
+    if kind == "whole-but-the-end":
+        return stuffed(corpus.content(index, "small")) + b"."
+    whole = stuffed(corpus.content(index, kind))
+    if kind == "big":
+        return whole[: min(MIN_PART_SIZE + MIB, len(whole) - 4096)]
+    return whole[: len(whole) * 2 // 3]
+
+
+def wait_for_parts(s3: Any, bucket: str, before: set[str], count: int) -> None:
+    """Until `count` new uploads under raw/ each have a part stored."""
+    deadline = time.monotonic() + PARTS_DEADLINE
+    with_parts: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        with_parts = [
+            u
+            for u in new_raw_uploads(s3, bucket, before)
+            if s3.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts")
+        ]
+        if len(with_parts) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{len(with_parts)} of {count} uploads have a part: {with_parts}")
+
+
+def kill_in_data(
+    proc: Any, port: int, corpus: Corpus, s3: Any, bucket: str, uploads_before: set[str]
+) -> tuple[dict[str, tuple[int, str]], dict[int, str]]:
+    """Complete COMPLETED_KINDS, leave KILLED_KINDS in DATA, SIGKILL the relay: the accepted
+    messages (id -> (index, kind)), and what each killed session got (index -> outcome)."""
+    accepted: dict[str, tuple[int, str]] = {}
+    killed: dict[int, str] = {}
+    clients: list[RawSMTP] = []
+    try:
+        for _ in range(len(COMPLETED_KINDS) + len(KILLED_KINDS)):
+            clients.append(open_session(port, timeout=60))
+        for index, kind in enumerate(COMPLETED_KINDS):
+            start_message(clients[index], index)
+            clients[index].send(stuffed(corpus.content(index, kind)) + b".\r\n")
+            accepted[queued_id(clients[index].reply().strip())] = (index, kind)
+        in_data = list(enumerate(KILLED_KINDS, start=len(COMPLETED_KINDS)))
+        for index, kind in in_data:
+            start_message(clients[index], index)
+            clients[index].send(partial(corpus, index, kind))
+        # The kill must find the big ones in the middle of their multipart upload.
+        wait_for_parts(s3, bucket, uploads_before, KILLED_KINDS.count("big"))
+        time.sleep(0.5)  # the others' bytes have been read by now: they are in its buffers
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL
+        for index, _kind in in_data:
+            clients[index].sock.settimeout(10)
+            try:
+                killed[index] = f"reply {clients[index].reply().strip()!r}"
+            except ConnectionError as exc:
+                killed[index] = f"closed ({type(exc).__name__})"
+            except TimeoutError:
+                killed[index] = "no answer in 10 s, connection still open"
+    finally:
+        for client in clients:
+            client.close()
+    return accepted, killed
 
 
 def test_kill_9_mid_data_leaves_no_readable_message(
@@ -507,94 +581,33 @@ def test_kill_9_mid_data_leaves_no_readable_message(
     corpus = Corpus(uuid.uuid4().hex[:10])
     bucket = deployment.tier.bucket  # the deployed one: its pipeline may parse what is stored
     s3 = deployment.client("s3")
+    # The ids of the killed messages are minted at DATA and never told to the client: what they
+    # left is found by comparing listings.
     raw_before = ids_under(s3, bucket, RAW_PREFIX)
     envelope_before = ids_under(s3, bucket, ENVELOPE_PREFIX)
-    uploads_before = {u["UploadId"] for u in open_uploads(s3, bucket)}
-    # Message i of this test goes on session i. The ids of the killed ones are minted at DATA
-    # and never told to the client; what they left is found by comparing listings.
-    completed_kinds = ["small", "medium", "small", "big", "small"]
-    killed_kinds = ["big"] * BIG_PARTIAL + ["medium", "whole-but-the-end"] + ["small"] * 10
-    assert len(completed_kinds) == COMPLETED
-    assert len(killed_kinds) == SESSIONS_KILLED
-
-    accepted: dict[str, tuple[int, str]] = {}
-    killed: dict[int, str] = {}  # index -> what the session got after the kill
-    new_uploads: list[dict[str, Any]] = []
-    with inlet_process(tmp_path, "relay", env=deployment.env) as (proc, port, _):
-        clients = [open_session(port, timeout=60) for _ in range(COMPLETED + SESSIONS_KILLED)]
-        try:
-            for index, kind in enumerate(completed_kinds):
-                start_message(clients[index], index)
-                clients[index].send(stuffed(corpus.content(index, kind)) + b".\r\n")
-                accepted[queued_id(clients[index].reply().strip())] = (index, kind)
-            for n, kind in enumerate(killed_kinds):
-                index = COMPLETED + n
-                client = clients[index]
-                start_message(client, index)
-                if kind == "whole-but-the-end":
-                    # All of it and the dot of the end-of-data line, but not its CRLF.
-                    content = stuffed(corpus.content(index, "small")) + b"."
-                elif kind == "big":
-                    # Past the first part (sent as soon as it is complete), short of the end.
-                    content = stuffed(corpus.content(index, "big"))[: MIN_PART_SIZE + MIB]
-                else:
-                    whole = stuffed(corpus.content(index, kind))
-                    content = whole[: len(whole) * 2 // 3]
-                client.send(content)
-            # The kill must find the big ones in the middle of their multipart upload.
-            parts_deadline = time.monotonic() + PARTS_DEADLINE
-            with_parts: list[dict[str, Any]] = []
-            while time.monotonic() < parts_deadline:
-                new_uploads = [
-                    u for u in open_uploads(s3, bucket) if u["UploadId"] not in uploads_before
-                ]
-                with_parts = [
-                    u
-                    for u in new_uploads
-                    if s3.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get(
-                        "Parts"
-                    )
-                ]
-                if len(with_parts) >= BIG_PARTIAL:
-                    break
-                time.sleep(0.2)
-            assert len(with_parts) == BIG_PARTIAL, (new_uploads, with_parts)
-            time.sleep(0.5)  # the small ones' bytes are read by now: they are in its buffers
-            os.kill(proc.pid, signal.SIGKILL)
-            assert proc.wait(10) == -signal.SIGKILL
-            for n in range(SESSIONS_KILLED):
-                index = COMPLETED + n
-                clients[index].sock.settimeout(10)
-                try:
-                    killed[index] = f"reply {clients[index].reply().strip()!r}"
-                except ConnectionError as exc:
-                    killed[index] = f"closed ({type(exc).__name__})"
-                except TimeoutError:
-                    killed[index] = "no answer in 10 s, connection still open"
-        finally:
-            for client in clients:
-                client.close()
-
-    messages = message_store(deployment, bucket)
-    problems = check_all(messages, corpus, accepted)
-    raw_new = ids_under(s3, bucket, RAW_PREFIX) - raw_before
-    envelope_new = ids_under(s3, bucket, ENVELOPE_PREFIX) - envelope_before
-    uploads_after = [u for u in open_uploads(s3, bucket) if u["UploadId"] not in uploads_before]
-    readable_upload_keys = []
-    for upload in uploads_after:
-        try:
-            s3.head_object(Bucket=bucket, Key=upload["Key"])
-            readable_upload_keys.append(upload["Key"])
-        except ClientError:
-            pass
-    upload_ids = {id_from_key(u["Key"]) for u in uploads_after}
+    uploads_before = {u["UploadId"] for u in open_uploads(s3, bucket, RAW_PREFIX)}
     try:
+        with inlet_process(tmp_path, "relay", env=deployment.env) as (proc, port, _):
+            accepted, killed = kill_in_data(proc, port, corpus, s3, bucket, uploads_before)
+
+        problems = check_all(message_store(deployment, bucket), corpus, accepted)
+        raw_new = ids_under(s3, bucket, RAW_PREFIX) - raw_before
+        envelope_new = ids_under(s3, bucket, ENVELOPE_PREFIX) - envelope_before
+        uploads_after = new_raw_uploads(s3, bucket, uploads_before)
+        objects_at_upload_keys = []
+        for upload in uploads_after:
+            try:
+                s3.head_object(Bucket=bucket, Key=upload["Key"])
+                objects_at_upload_keys.append(upload["Key"])
+            except ClientError:
+                pass
+        upload_ids = {id_from_key(u["Key"]) for u in uploads_after}
         report(
             capsys,
             record_property,
             "relay killed mid-DATA",
             {
-                "sessions": COMPLETED + SESSIONS_KILLED,
+                "sessions": len(COMPLETED_KINDS) + len(KILLED_KINDS),
                 "accepted_250": len(accepted),
                 "killed_in_data": len(killed),
                 "killed_sessions_got": dict(Counter(killed.values())),
@@ -602,19 +615,20 @@ def test_kill_9_mid_data_leaves_no_readable_message(
                 "new_raw_objects_without_250": len(raw_new - accepted.keys()),
                 "new_envelope_objects_without_250": len(envelope_new - accepted.keys()),
                 "open_multipart_uploads_left": len(uploads_after),
-                "open_uploads_with_an_object_at_their_key": len(readable_upload_keys),
+                "open_uploads_with_an_object_at_their_key": len(objects_at_upload_keys),
                 "total_seconds": round(time.monotonic() - started, 1),
             },
         )
-        assert not [k for k, got in killed.items() if not got.startswith("closed")], killed
+        assert not [i for i, got in killed.items() if not got.startswith("closed")], killed
         assert not problems, problems
         assert raw_new == set(accepted), (raw_new, accepted)
         assert envelope_new <= set(accepted), envelope_new
-        # What a killed upload left is not readable: no object under its key, and not ours.
-        assert not readable_upload_keys, readable_upload_keys
+        # What a killed upload left is not readable: no object under its key, and not one of
+        # the accepted messages'. One per session killed in the middle of a multipart upload.
+        assert not objects_at_upload_keys, objects_at_upload_keys
         assert not upload_ids & set(accepted), upload_ids
-        assert len(uploads_after) == BIG_PARTIAL
+        assert len(uploads_after) == KILLED_KINDS.count("big")
     finally:
-        # Nothing readable, but not left for the session's other tests to trip over either.
-        for upload in uploads_after:
+        # Not readable, but not to be left for the session's other tests to trip over either.
+        for upload in new_raw_uploads(s3, bucket, uploads_before):
             s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
