@@ -165,12 +165,20 @@ def deploy_stack(
         cloudformation.create_stack(**args)
         wait_for(cloudformation, name, {"CREATE_COMPLETE"})
         return
+    deployed = cloudformation.get_template(StackName=name)["TemplateBody"]
+    if (json.loads(deployed) if isinstance(deployed, str) else deployed) == template:
+        return
     try:
         cloudformation.update_stack(**args)
     except ClientError as exc:
         if "No updates are to be performed" in str(exc):
             return
-        raise
+        # LocalStack 2026.3 rejects some updates its create accepts (Fn::Select in the
+        # dashboard body): start again rather than leave a half-updated tier.
+        raise RuntimeError(
+            f"{name}: LocalStack refused the update ({exc}); "
+            "run `make localstack-stop`, then `make localstack`"
+        ) from exc
     wait_for(cloudformation, name, {"UPDATE_COMPLETE"})
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from tests.localstack import deploy, server
 
@@ -115,7 +116,7 @@ def tier_of(deployed: deploy.Deployed, endpoint: str) -> Tier:
         )
         return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
-    return Tier(
+    deployed_tier = Tier(
         endpoint=endpoint,
         region=deployed.region,
         bucket=storage["BucketName"],
@@ -127,6 +128,21 @@ def tier_of(deployed: deploy.Deployed, endpoint: str) -> Tier:
         relay_settings=relay_settings(pipeline),
         stacks=tuple(deployed.outputs),
     )
+    check_notifications(deployed_tier)
+    return deployed_tier
+
+
+def check_notifications(deployed: Tier) -> None:
+    """The bucket notifies the queues: CDK configures that with a custom resource, which a
+    LocalStack without the plugin's provider (community, e.g. in Docker) deploys as a no-op."""
+    configuration = deployed.client("s3").get_bucket_notification_configuration(
+        Bucket=deployed.bucket
+    )
+    if not configuration.get("QueueConfigurations"):
+        raise server.TierError(
+            f"bucket {deployed.bucket} has no notifications: this LocalStack did not run the "
+            "stack's custom resources; install tests/localstack/plugin into it (docs/testing.md)"
+        )
 
 
 def up(cdk_out: Path, state_dir: Path, port: int) -> Tier:
@@ -195,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             up(args.cdk_out, args.state_dir, args.port)
         else:
             down(args.cdk_out, args.state_dir)
-    except (server.TierError, RuntimeError, TimeoutError, ValueError) as exc:
+    except (server.TierError, RuntimeError, TimeoutError, ValueError, ClientError) as exc:
         print(f"localstack: {exc}", file=sys.stderr)
         return 1
     return 0
