@@ -259,24 +259,24 @@ def relay_log(tmp_path: Path) -> tuple[dict[str, int], dict[str, int], list[str]
     return counts, dict(reasons), refused
 
 
-def faults_by_key(proxy: FaultProxy, bucket: str) -> dict[str, list[str]]:
-    """Object key -> the faults ("Operation/kind", in order) its requests met."""
-    found: dict[str, list[str]] = {}
+def faults_by_key(proxy: FaultProxy, bucket: str) -> dict[str, list[tuple[int, str]]]:
+    """Object key -> the faults its requests met, as (sequence number, "Operation/kind")."""
+    found: dict[str, list[tuple[int, str]]] = {}
     prefix = f"/{bucket}/"
     for record in proxy.history():
         path = urlsplit(record.target).path
         if record.kind is not None and path.startswith(prefix):
             key = unquote(path.removeprefix(prefix))
-            found.setdefault(key, []).append(f"{record.operation}/{record.kind}")
+            found.setdefault(key, []).append((record.seq, f"{record.operation}/{record.kind}"))
     return found
 
 
-def causes(faults: dict[str, list[str]], message_ids: Iterable[str]) -> dict[str, int]:
-    """How many of `message_ids` met which faults (on their raw and envelope keys)."""
+def causes(faults: dict[str, list[tuple[int, str]]], message_ids: Iterable[str]) -> dict[str, int]:
+    """How many of `message_ids` met which faults, in order, on their raw and envelope keys."""
     signatures: Counter[str] = Counter()
     for message_id in message_ids:
-        met = faults.get(raw_key(message_id), []) + faults.get(envelope_key(message_id), [])
-        signatures[", ".join(met) or "no fault on its keys"] += 1
+        met = sorted(faults.get(raw_key(message_id), []) + faults.get(envelope_key(message_id), []))
+        signatures[", ".join(fault for _, fault in met) or "no fault on its keys"] += 1
     return dict(signatures)
 
 
