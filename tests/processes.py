@@ -17,7 +17,10 @@ READY = re.compile(r"SMTP on 127\.0\.0\.1:(\d+).*health on http://127\.0\.0\.1:(
 
 @contextmanager
 def inlet_process(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
     out = open(tmp_path / "stdout", "w+")  # noqa: SIM115 - read after the process ends
     err = open(tmp_path / "stderr", "w+")  # noqa: SIM115
@@ -38,6 +41,7 @@ def inlet_process(
         stderr=err,
         text=True,
         env={**(os.environ if env is None else env), "HOME": str(tmp_path)},
+        preexec_fn=preexec,  # only resource limits, set before exec
     )
     try:
         deadline = time.monotonic() + 20

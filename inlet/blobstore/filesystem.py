@@ -5,6 +5,7 @@ followed by an fsync of its directory; there is never a partial file under a fin
 Metadata, when given, is a JSON sidecar under `.meta/` written before the object itself.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +33,21 @@ class FilesystemBlobStore:
     @property
     def write_size(self) -> int:
         return self._write_size
+
+    def sweep_partials(self) -> int:
+        """Remove every partial file in .tmp/: what a killed process or a failed write left.
+
+        Only for the process that writes here, at its start-up: a partial of a live upload
+        would be removed too.
+        """
+        removed = 0
+        for partial in (self.root / _TMP).iterdir():
+            try:
+                partial.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
 
     @property
     def max_single_put(self) -> int:
@@ -203,11 +219,19 @@ class FilesystemUpload:
         self._tmp = None
 
     def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
-            self._tmp = None
+        """Discard what was written; never raises, since it runs on error paths."""
+        file, self._file = self._file, None
+        if file is not None:
+            # Closing flushes what is still buffered, which fails again on a full disk; the
+            # data is being discarded anyway, and the descriptor is closed regardless.
+            with contextlib.suppress(OSError):
+                file.close()
+        tmp, self._tmp = self._tmp, None
+        if tmp is not None:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot remove partial %s: %s", tmp.name, exc.strerror)
 
 
 def _chunks(handle: BinaryIO, key: str, chunk_size: int) -> Iterator[bytes]:

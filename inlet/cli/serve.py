@@ -30,6 +30,7 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
         )
     else:
         adapters = open_adapters(settings, with_index=False)
+    adapters.sweep_partials()
 
     async def run() -> None:
         relay = Relay(

@@ -3,6 +3,7 @@ the Lambdas: S3 and DynamoDB when a bucket and table are named, the embedded fil
 and SQLite index under the data dir otherwise."""
 
 import functools
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from inlet.index import Index
 from inlet.message_store import MessageStore
 from inlet.settings import Settings
 
+log = logging.getLogger(__name__)
 INDEX_FILE = "index.sqlite3"
 
 # `inlet up` records its data dir here so commands in another terminal find it.
@@ -60,6 +62,16 @@ class Adapters:
     def close(self) -> None:
         if "index" in self.__dict__:
             self.index.close()
+
+    def sweep_partials(self) -> None:
+        """At the start of the process that writes the store: remove the partial files an
+        earlier run left (a kill, a full disk). S3 needs nothing here: an upload never
+        completed is invisible, and the bucket's lifecycle rule aborts it."""
+        blobs = self.messages.blobs
+        if isinstance(blobs, FilesystemBlobStore):
+            removed = blobs.sweep_partials()
+            if removed:
+                log.info("removed partial files an earlier run left", extra={"count": removed})
 
     def _blob_store(self) -> BlobStore:
         if self._bucket:
