@@ -21,8 +21,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = Path(__file__).with_name("plugin")
 LOCALSTACK_VERSION = "2026.3.0"
-# localstack-core 2026.3.0 in host mode needs these exact companions on Python 3.13 (newer cbor2
-# and pyOpenSSL break its gateway; service-identity quiets Twisted's TLS warning).
+# localstack-core 2026.3.0 with the companion pins it was found to run with in host mode on
+# Python 3.13; other releases of them were not tried.
 LOCALSTACK_REQUIREMENTS = (
     f"localstack-core[runtime]=={LOCALSTACK_VERSION}",
     "cbor2<6",
@@ -32,8 +32,8 @@ LOCALSTACK_REQUIREMENTS = (
 )
 # What the Lambda Python runtime provides beside the function's own asset: boto3 and botocore.
 LAMBDA_RUNTIME_REQUIREMENTS = ("boto3==1.40.74",)
-PYTHON_FOR_LOCALSTACK = "3.13"
-HEALTHY_SERVICES = ("s3", "sqs", "lambda", "dynamodb", "cloudformation", "events")
+# The services the tier uses; LocalStack's health lists each as "available" until first used.
+HEALTHY_SERVICES = ("s3", "sqs", "lambda", "dynamodb", "cloudformation", "events", "ssm")
 START_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
 
@@ -135,7 +135,11 @@ class LocalStack:
         while time.monotonic() < deadline:
             if self.pid is not None and not pid_alive(self.pid):
                 raise TierError(f"LocalStack (pid {self.pid}) exited during start-up")
-            if self.health() is not None:
+            health = self.health()
+            services = health.get("services", {}) if health else {}
+            if isinstance(services, dict) and all(
+                services.get(name) in ("available", "running") for name in HEALTHY_SERVICES
+            ):
                 return
             time.sleep(0.25)
         raise TierError(f"LocalStack at {self.endpoint} not healthy after {timeout:.0f} s")
