@@ -265,6 +265,7 @@ class IncomingMessage:
         self._hash = hashlib.sha256()
         self.size = 0
         self._envelope_written = False
+        self._committed = False
 
     @property
     def write_size(self) -> int:
@@ -324,10 +325,20 @@ class IncomingMessage:
                 raise StorageError(str(exc)) from exc
             raise
         self._pending = bytearray()
+        self._committed = True
         return envelope
 
     def abort(self) -> None:
-        """Give up on the message (refused, connection lost, or shutting down)."""
+        """Give up on the message (refused, connection lost, or shutting down).
+
+        After a commit that returned, the acceptance never reached the sender (cancelled
+        before the reply): the message stays whole, raw object and envelope. Removing it
+        could race a notification already delivered (a parsed document of a removed message);
+        the sender's retry may make a duplicate, which SMTP allows where it forbids loss.
+        """
+        if self._committed:
+            log.warning("message %s committed but not acknowledged; kept whole", self.id)
+            return
         self._cleanup(completed_may_exist=False)
 
     def _put_envelope(self, envelope: Envelope) -> None:
@@ -351,3 +362,6 @@ class IncomingMessage:
                 self._blobs.delete(key)
             except InletError:
                 log.error("could not remove %s after a failed store", key)
+                if key == self._raw_key:
+                    # Keep its envelope: a raw object without one could not be read.
+                    return

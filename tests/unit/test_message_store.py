@@ -3,14 +3,17 @@ envelope rule, and what an unreadable envelope becomes."""
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from inlet import keys
-from inlet.blobstore import BlobStore
+from inlet.blobstore import BlobStore, StorageError
 from inlet.blobstore.filesystem import FilesystemBlobStore
+from inlet.ids import mint_id
 from inlet.message_store import ENVELOPE_KEY_META, ENVELOPE_META, MessageStore
 from inlet.pipeline import parse_stored
+from tests.builders import make_draft
 from tests.cli import run_cli
 from tests.stored import store_message
 
@@ -79,3 +82,43 @@ def test_a_bucket_without_a_table_is_refused_before_anything_is_opened(
     assert ran.returncode == 2
     assert "must be set together" in ran.stderr
     assert not data.exists()
+
+
+@pytest.mark.parametrize("recipients", [1, 90], ids=["envelope-in-metadata", "envelope-object"])
+def test_aborting_after_the_commit_returned_keeps_the_message_whole(
+    store: BlobStore, recipients: int
+) -> None:
+    # The session was cancelled (the client reset) while its commit ran: no 250 was sent.
+    messages = MessageStore(store)
+    incoming = messages.begin(mint_id())
+    incoming.write(b"Subject: s\r\n\r\nx\r\n")
+    envelope = incoming.commit(
+        make_draft(id=incoming.id, rcpt_to=[f"r{i}@example.com" for i in range(recipients)])
+    )
+    incoming.abort()
+    assert messages.load_envelope(envelope.id) == envelope
+    assert messages.load_raw(envelope.id) == b"Subject: s\r\n\r\nx\r\n"
+
+
+def test_a_failed_commit_keeps_the_envelope_when_the_raw_object_may_exist(tmp_path: Path) -> None:
+    # The raw put's answer was lost (it may have been stored) and its removal is refused too:
+    # removing the envelope would leave a raw object no one can read.
+    class Flaky(FilesystemBlobStore):
+        def put(self, key: str, data: bytes | bytearray, **kwargs: Any) -> None:
+            super().put(key, data, **kwargs)
+            if key.startswith(keys.RAW_PREFIX):
+                raise StorageError("answer lost")
+
+        def delete(self, key: str) -> None:
+            if key.startswith(keys.RAW_PREFIX):
+                raise StorageError("refused")
+            super().delete(key)
+
+    messages = MessageStore(Flaky(tmp_path))
+    incoming = messages.begin(mint_id())
+    incoming.write(b"Subject: s\r\n\r\nx\r\n")
+    draft = make_draft(id=incoming.id, rcpt_to=[f"r{i}@example.com" for i in range(90)])
+    with pytest.raises(StorageError):
+        incoming.commit(draft)
+    assert messages.load_raw(incoming.id) == b"Subject: s\r\n\r\nx\r\n"
+    assert messages.load_envelope(incoming.id).id == incoming.id
