@@ -84,11 +84,27 @@ class InletSMTP(SMTP):
         if arg:
             for param in arg.upper().split()[1:]:
                 name, _, value = param.partition("=")
-                if name == "SIZE" and value.isdigit() and int(value) > self.config.max_message_size:
-                    self.services.metrics.reply(replies.code(replies.REFUSE_SIZE))
-                    await self.push(replies.REFUSE_SIZE)
+                if name != "SIZE":
+                    continue
+                # RFC 1870: size-value is 1*20DIGIT, ASCII digits only (str.isdigit takes
+                # "²" and int() then fails).
+                if not (value.isascii() and value.isdigit() and len(value) <= 20):
+                    await self._refuse(replies.REFUSE_SIZE_SYNTAX)
+                    return
+                if int(value) > self.config.max_message_size:
+                    await self._refuse(replies.REFUSE_SIZE)
                     return
         await super().smtp_MAIL(arg)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self._tls_protocol is not None:
+            await self._refuse(replies.REFUSE_TLS_AGAIN)
+            return
+        await super().smtp_STARTTLS(arg)
+
+    async def _refuse(self, reply: str) -> None:
+        self.services.metrics.reply(replies.code(reply))
+        await self.push(reply)
 
     # -- DATA, streamed ------------------------------------------------------------------
 

@@ -124,6 +124,18 @@ def test_552_for_declared_size_over_the_limit(store: BlobStore) -> None:
         client.close()
 
 
+@pytest.mark.parametrize("size", ["\u00b2", "\u0663", "1e3", "-1", "", "1" * 21])
+def test_501_for_a_size_that_is_not_ascii_digits_and_the_session_goes_on(
+    fs_store: FilesystemBlobStore, size: str
+) -> None:
+    with running_relay(fs_store, settings(max_message_size=2000)) as relay:
+        client = session(relay.port)
+        reply = client.cmd(f"MAIL FROM:<a@example.org> SIZE={size}")
+        assert reply.rstrip() == "501 5.5.4 Syntax: SIZE=<decimal digits>"
+        assert client.cmd("MAIL FROM:<a@example.org> SIZE=10").startswith("250")
+        client.close()
+
+
 def test_552_mid_stream_reads_to_the_end_and_stores_nothing(store: BlobStore) -> None:
     limit = 4096
     with running_relay(store, settings(max_message_size=limit)) as relay:

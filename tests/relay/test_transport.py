@@ -36,6 +36,8 @@ def test_starttls_is_offered_and_recorded(fs_store: FilesystemBlobStore, tmp_pat
         smtp.starttls(context=client_ctx)
         smtp.ehlo("client.test")
         assert not smtp.has_extn("starttls")
+        # RFC 3207 §4: a second STARTTLS is a bad sequence; the session stays usable.
+        assert smtp.docmd("STARTTLS") == (503, b"5.5.1 TLS already active")
         assert smtp.sendmail("a@example.org", ["b@example.com"], b"Subject: tls\r\n\r\nx\r\n") == {}
     (key,) = list(fs_store.list("raw/"))
     mid = key.rsplit("/", 1)[-1].removesuffix(".eml")
