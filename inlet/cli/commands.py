@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 
 from inlet import settings as config
+from inlet.cli.terminal import printable
 from inlet.cli.verify import verify
 from inlet.cli.wiring import find_data_dir, open_adapters
 from inlet.document import Address
@@ -98,26 +99,26 @@ def _show(messages: MessageStore, index: Index, args: argparse.Namespace) -> int
         status += " (in flight: not yet parsed)"
     elif entry is None:
         status += " (in flight: not yet indexed)"
-    print(f"id:          {message_id}")
-    print(f"status:      {status}")
+    _say(f"id:          {message_id}")
+    _say(f"status:      {status}")
     if document.get("reason"):
-        print(f"reason:      {document['reason']}")
-    print(f"held:        {'yes' if index.is_held(message_id) else 'no'}")
-    print(f"received_at: {envelope['received_at']}")
-    print(f"mail_from:   <{envelope['mail_from']}>")
-    print(f"rcpt_to:     {', '.join(envelope['rcpt_to'])}")
-    print(f"client:      {envelope.get('client_ip')} (helo {envelope.get('helo')})")
-    print(f"size:        {envelope['size']} bytes, sha256 {envelope['sha256']}")
+        _say(f"reason:      {document['reason']}")
+    _say(f"held:        {'yes' if index.is_held(message_id) else 'no'}")
+    _say(f"received_at: {envelope['received_at']}")
+    _say(f"mail_from:   <{envelope['mail_from']}>")
+    _say(f"rcpt_to:     {', '.join(envelope['rcpt_to'])}")
+    _say(f"client:      {envelope.get('client_ip')} (helo {envelope.get('helo')})")
+    _say(f"size:        {envelope['size']} bytes, sha256 {envelope['sha256']}")
     if document["status"] == "parsed":
-        print(f"from:        {_addresses(document['from'])}")
-        print(f"to:          {_addresses(document['to'])}")
-        print(f"subject:     {document['subject'] or ''}")
-        print(f"date:        {document['date'] or ''}")
-        print(f"message_id:  {document['message_id'] or ''}")
+        _say(f"from:        {_addresses(document['from'])}")
+        _say(f"to:          {_addresses(document['to'])}")
+        _say(f"subject:     {document['subject'] or ''}")
+        _say(f"date:        {document['date'] or ''}")
+        _say(f"message_id:  {document['message_id'] or ''}")
         for item in document["attachments"]:
-            print(f"attachment:  {item['filename']} ({item['content_type']}, {item['size']} B)")
+            _say(f"attachment:  {item['filename']} ({item['content_type']}, {item['size']} B)")
         if document["defects"]:
-            print(f"defects:     {'; '.join(document['defects'])}")
+            _say(f"defects:     {'; '.join(document['defects'])}")
     return 0
 
 
@@ -138,7 +139,11 @@ def _search(index: Index, args: argparse.Namespace) -> int:
         cursor=args.cursor,
     )
     for entry in page.entries:
-        print(json.dumps(entry.to_dict(), ensure_ascii=False) if args.json else _line(entry))
+        print(
+            json.dumps(entry.to_dict(), ensure_ascii=False)
+            if args.json
+            else printable(_line(entry))
+        )
     if page.cursor:
         print(f"more: add --cursor {page.cursor}", file=sys.stderr)
     return 0
@@ -164,6 +169,11 @@ def _instant(text: str | None, flag: str) -> datetime | None:
     except ValueError:
         raise ConfigError(f"{flag}: expected an ISO 8601 date or time, got {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _say(text: str) -> None:
+    """Print a line of a human-readable listing: client-written fields made harmless."""
+    print(printable(text))
 
 
 def _addresses(items: list[Address]) -> str:
