@@ -45,6 +45,9 @@ class InletSMTP(SMTP):
         **kwargs: Any,
     ) -> None:
         super().__init__(handler, data_size_limit=config.max_message_size, **kwargs)
+        # No AUTH mechanism is offered (EHLO does not advertise it): HELP must not list it,
+        # and AUTH is then an unrecognised command like any other.
+        self._smtp_methods.pop("AUTH", None)
         self.config = config
         self.state = state
         self.services = services

@@ -250,3 +250,17 @@ def test_a_slow_sender_is_not_cut_off_mid_data(fs_store: FilesystemBlobStore) ->
             client.cmd("NOOP")
         client.close()
     assert load_raw(fs_store, mid).endswith(b"line 7\r\n")
+
+
+def test_help_lists_only_what_is_offered_and_auth_is_not_a_command(
+    fs_store: FilesystemBlobStore,
+) -> None:
+    with running_relay(fs_store, settings()) as relay:
+        client = session(relay.port)
+        listed = client.cmd("HELP")
+        assert listed.startswith("250 Supported commands:")
+        assert "AUTH" not in listed.split()
+        assert "STARTTLS" not in listed.split()  # no certificate configured
+        assert client.cmd("AUTH PLAIN AGFAAGI=").startswith("500")
+        assert client.cmd("NOOP").startswith("250")
+        client.close()
