@@ -197,6 +197,20 @@ class RelayService(Construct):
                 resources=written,
             )
         )
+        # After a lost answer: whether a retried Complete had completed (the listing of that
+        # one key: its size, not its bytes), and which uploads of a key a lost Create left.
+        self.task_definition.add_to_task_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{keys.RAW_PREFIX}*"]}},
+            )
+        )
+        self.task_definition.add_to_task_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucketMultipartUploads"], resources=[bucket.bucket_arn]
+            )
+        )
         # SSE-KMS: a data key to write; Decrypt as well, which multipart uploads need.
         self.task_definition.add_to_task_role_policy(
             iam.PolicyStatement(

@@ -59,6 +59,10 @@ def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def _translate(exc: Exception, what: str) -> Exception:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
@@ -193,7 +197,9 @@ class S3Upload:
         self._pieces: list[bytes | bytearray] = []
         self._buffered = 0
         self._upload_id: str | None = None
+        self._create_sent = False
         self._parts: list[CompletedPartTypeDef] = []
+        self._sent = 0
         self._done = False
 
     @property
@@ -227,6 +233,7 @@ class S3Upload:
         checksum = _b64(digest.digest())
         try:
             if self._upload_id is None:
+                self._create_sent = True
                 created = client.create_multipart_upload(
                     Bucket=bucket,
                     Key=self._key,
@@ -248,6 +255,7 @@ class S3Upload:
         except (BotoCoreError, ClientError) as exc:
             raise _translate(exc, f"{self._key} part {len(self._parts) + 1}") from exc
         self._parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": checksum})
+        self._sent += sum(len(piece) for piece in pieces)
 
     def complete(self) -> None:
         try:
@@ -268,25 +276,70 @@ class S3Upload:
                         UploadId=self._upload_id,
                         MultipartUpload={"Parts": self._parts},
                     )
-                except (BotoCoreError, ClientError) as exc:
+                except ClientError as exc:
+                    if _code(exc) != "NoSuchUpload" or not self._completed_before():
+                        raise _translate(exc, f"{self._key} (complete)") from exc
+                except BotoCoreError as exc:
                     raise _translate(exc, f"{self._key} (complete)") from exc
         except BaseException:
             self.abort()
             raise
         self._done = True
+        self._abort_strays()
+
+    def _completed_before(self) -> bool:
+        """After NoSuchUpload on a retried Complete: did an earlier attempt, whose answer was
+        lost, complete it? Only this upload writes its key (a message's key is new), so an
+        object there of this upload's size, made of as many parts, is the one it completed.
+        A listing, not a HEAD: the relay may write objects but not read them."""
+        try:
+            listed = self._store._client.list_objects_v2(
+                Bucket=self._store.bucket, Prefix=self._key, MaxKeys=1
+            )
+        except (BotoCoreError, ClientError):
+            return False
+        completed = any(
+            item.get("Key") == self._key
+            and item.get("Size") == self._sent
+            and str(item.get("ETag", "")).strip('"').endswith(f"-{len(self._parts)}")
+            for item in listed.get("Contents", [])
+        )
+        if completed:
+            log.info("multipart complete retried after a lost answer", extra={"key": self._key})
+        return completed
+
+    def _abort_strays(self) -> None:
+        """Abort uploads of this key that are not this one: a CreateMultipartUpload whose
+        answer was lost still made an upload, which the retried create never names."""
+        if not self._create_sent:
+            return
+        self._create_sent = False  # once per upload, however often abort is called
+        client, bucket = self._store._client, self._store.bucket
+        try:
+            listed = client.list_multipart_uploads(Bucket=bucket, Prefix=self._key)
+            for upload in listed.get("Uploads", []):
+                if upload.get("Key") == self._key:
+                    client.abort_multipart_upload(
+                        Bucket=bucket, Key=self._key, UploadId=upload["UploadId"]
+                    )
+        except (BotoCoreError, ClientError):
+            # The bucket's lifecycle rule aborts incomplete uploads after a day.
+            log.warning("could not abort stray multipart uploads", extra={"key": self._key})
 
     def abort(self) -> None:
         self._pieces, self._buffered = [], 0
-        if self._upload_id is None or self._done:
+        if self._done:
             return
         upload_id, self._upload_id = self._upload_id, None
-        try:
-            self._store._client.abort_multipart_upload(
-                Bucket=self._store.bucket, Key=self._key, UploadId=upload_id
-            )
-        except (BotoCoreError, ClientError):
-            # The bucket's lifecycle rule aborts incomplete uploads after a day.
-            log.warning("abort of multipart upload failed", extra={"key": self._key})
+        if upload_id is not None:
+            try:
+                self._store._client.abort_multipart_upload(
+                    Bucket=self._store.bucket, Key=self._key, UploadId=upload_id
+                )
+            except (BotoCoreError, ClientError):
+                # The bucket's lifecycle rule aborts incomplete uploads after a day.
+                log.warning("abort of multipart upload failed", extra={"key": self._key})
+        self._abort_strays()
 
 
 def _chunks(body: "StreamingBody", key: str, chunk_size: int) -> Iterator[bytes]:

@@ -235,7 +235,16 @@ def test_the_task_role_writes_raw_and_envelope_only(env_synth: Synth) -> None:
         (action, f"{bucket}/{prefix}*")
         for action in actions
         for prefix in (keys.RAW_PREFIX, keys.ENVELOPE_PREFIX)
-    }
+    } | {("s3:ListBucket", bucket), ("s3:ListBucketMultipartUploads", bucket)}
+    # Listing is confined to raw/: the one key whose Complete answer was lost.
+    [listing] = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "s3:ListBucket"
+    ]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{keys.RAW_PREFIX}*"]}}
     kms = {(a, r) for a, r in grants(template, role) if a.startswith("kms:")}
     assert {a for a, _ in kms} == {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}
     assert all(r.startswith("<output:PublishOutputFnGetAttMessageKeyArn") for _, r in kms)

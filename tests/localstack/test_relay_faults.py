@@ -4,7 +4,8 @@
    resets before and after the operation, hangs): over a thousand messages on twenty concurrent
    sessions, every end of DATA is answered 250 or 4xx, never 5xx, and every 250 names a message
    stored byte for byte with a readable envelope. What the refused attempts left in the bucket
-   is counted and reported, not asserted: leaving nothing is a later issue's business.
+   is counted, reported and asserted to be nothing: no raw object without a 250, no envelope
+   without its raw object, no open multipart upload.
 2. The relay is killed (SIGKILL) while sessions are in the middle of DATA, some of them in the
    middle of a multipart upload: no 250 for those, every message that got one is intact, and
    nothing readable is left of the others.
@@ -488,6 +489,10 @@ def test_s3_faults_get_250_or_4xx_and_every_250_is_stored(
     for operation in MULTIPART_OPERATIONS:
         assert faults_by_operation[operation] >= 1, (operation, stats["by_fault"])
     assert Counter(kind for _, kind in accepted.values())["big"] > 0
+    # A refused or failed attempt leaves nothing that could be taken for a message.
+    assert not orphan_raw, sorted(orphan_raw)
+    assert not orphan_envelopes, sorted(orphan_envelopes)
+    assert not uploads, uploads
 
 
 # -- 2. kill -9 of the relay mid-DATA ---------------------------------------------------------
@@ -632,3 +637,42 @@ def test_kill_9_mid_data_leaves_no_readable_message(
         # Not readable, but not to be left for the session's other tests to trip over either.
         for upload in new_raw_uploads(s3, bucket, uploads_before):
             s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+@pytest.mark.parametrize("operation", ["CompleteMultipartUpload", "CreateMultipartUpload"])
+def test_an_answer_lost_after_the_upload_acted_is_neither_a_refusal_nor_a_leftover(
+    deployment: Deployment, scratch_bucket: str, tmp_path: Path, operation: str
+) -> None:
+    # The operation happens in S3, then the connection is reset before its answer arrives:
+    # botocore retries. A retried Complete finds no upload (NoSuchUpload) because the first
+    # one completed it; a retried Create makes a second upload beside the first.
+    proxy = FaultProxy(
+        deployment.tier.endpoint,
+        rate=1.0,
+        operations=[operation],  # type: ignore[list-item]
+        kinds=["reset_after"],
+        max_faults=1,
+    )
+    content = b"Subject: lost answer\r\n\r\n" + os.urandom(3 * MIB).hex().encode() + b"\r\n"
+    with proxy:
+        env = {
+            **deployment.env,
+            "INLET_BUCKET": scratch_bucket,
+            "AWS_ENDPOINT_URL_S3": proxy.endpoint,
+        }
+        with inlet_process(tmp_path, "relay", env=env) as (_, port, _health):
+            client = RawSMTP(port)
+            client.reply()
+            client.cmd(f"EHLO {HELO}")
+            client.cmd("MAIL FROM:<a@example.org>")
+            client.cmd(f"RCPT TO:<lost@{DOMAIN}>")
+            assert client.cmd("DATA").startswith("354")
+            client.send(content.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+            reply = client.reply()
+            client.close()
+    assert proxy.stats()["faults"] == 1
+    assert reply.startswith("250"), reply
+    s3 = deployment.client("s3")
+    messages = MessageStore(S3BlobStore(s3, scratch_bucket))
+    assert messages.load_raw(queued_id(reply)).endswith(b"\r\n" + content)
+    assert open_uploads(s3, scratch_bucket) == []
