@@ -331,15 +331,11 @@ class IncomingMessage:
     def abort(self) -> None:
         """Give up on the message (refused, connection lost, or shutting down).
 
-        After a commit that returned, the acceptance never reached the sender (cancelled
-        before the reply): the message stays whole, raw object and envelope. Removing it
-        could race a notification already delivered (a parsed document of a removed message);
-        the sender's retry may make a duplicate, which SMTP allows where it forbids loss.
+        After a commit that returned, the acceptance never reached the sender (cancelled, or
+        past the store deadline and answered 451): it will send the message again, so this
+        attempt is removed whole, raw object first, as every failed attempt is.
         """
-        if self._committed:
-            log.warning("message %s committed but not acknowledged; kept whole", self.id)
-            return
-        self._cleanup(completed_may_exist=False)
+        self._cleanup(completed_may_exist=self._committed)
 
     def _put_envelope(self, envelope: Envelope) -> None:
         self._envelope_written = True

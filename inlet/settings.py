@@ -48,6 +48,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("health_port", "HTTP /healthz port", "8080", "8025"),
     Option("hostname", "name in the greeting and trace header (default: the host's FQDN)"),
     Option("drain_seconds", "how long sessions in DATA may finish after SIGTERM", "30", "5"),
+    Option(
+        "store_timeout",
+        "seconds from the end of DATA until the store must have confirmed the message; "
+        "past it 451, and the attempt is cleaned up",
+        "60",
+        "60",
+    ),
     Option("proxy_protocol", "expect a PROXY v2 header on every connection", "off", "off"),
     Option("tls_cert", "STARTTLS certificate (PEM)"),
     Option("tls_key", "STARTTLS private key (PEM)"),
@@ -89,6 +96,7 @@ class Settings:
     health_port: int
     hostname: str
     drain_seconds: float
+    store_timeout: float
     proxy_protocol: bool
     tls_cert: Path | None
     tls_key: Path | None
@@ -173,6 +181,7 @@ def load(
         health_port=integer("health_port", 0, 65535),
         hostname=raw["hostname"] or socket.getfqdn(),
         drain_seconds=number("drain_seconds", 0),
+        store_timeout=number("store_timeout", 1),
         proxy_protocol=proxy in ("on", "true", "1", "yes"),
         tls_cert=Path(tls_cert) if tls_cert else None,
         tls_key=Path(tls_key) if tls_key else None,

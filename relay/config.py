@@ -23,6 +23,7 @@ class RelayConfig:
     max_message_size: int
     max_recipients: int
     max_sessions: int
+    store_timeout: float  # seconds from the end of DATA to the store's confirmation
 
     @classmethod
     def from_settings(cls, settings: Settings, *, relay_id: str) -> "RelayConfig":
@@ -33,4 +34,5 @@ class RelayConfig:
             max_message_size=settings.max_message_size,
             max_recipients=settings.max_recipients,
             max_sessions=settings.max_sessions,
+            store_timeout=settings.store_timeout,
         )

@@ -148,8 +148,10 @@ class InletSMTP(SMTP):
             while not scanner.done:
                 content = self._scan(scanner, await self._read_chunk())
                 await writer.add(content, last=scanner.done)
-            self._reset_timeout()  # the store's own timeouts bound the commit
-            outcome = await writer.finish(self._envelope_draft(message))
+            self._reset_timeout()
+            outcome = await writer.finish(
+                self._envelope_draft(message), deadline=self.config.store_timeout
+            )
         return self._reply(message, outcome, time.monotonic() - started)
 
     async def _read_chunk(self) -> bytes:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
+from inlet.blobstore import StorageError
 from inlet.envelope import Envelope, EnvelopeDraft
 from inlet.errors import InletError
 from inlet.message_store import IncomingMessage
@@ -96,15 +97,21 @@ class MessageWriter:
         if len(self._batch) >= self.message.write_size and not last:
             await self._write_batch()
 
-    async def finish(self, draft: EnvelopeDraft) -> Envelope | Refusal:
+    async def finish(self, draft: EnvelopeDraft, *, deadline: float) -> Envelope | Refusal:
         """Write the last batch and commit: the stored message's envelope (completed from
-        `draft`), or why the message was not stored."""
+        `draft`), or why the message was not stored. A store that has not confirmed within
+        `deadline` seconds is a refusal too; the attempt is then removed once its call returns
+        (the worker thread cannot be interrupted), whatever that call's outcome."""
         if self._refusal is not None:
             return self._refusal
+        commit = self._call(_write_and_commit, self.message, self._batch, draft)
         try:
-            return await self._call(_write_and_commit, self.message, self._batch, draft)
+            return await asyncio.wait_for(commit, deadline)
         except InletError as exc:
             return NotStored(exc)
+        except TimeoutError:
+            self.abort()
+            return NotStored(StorageError(f"not confirmed within {deadline:g} s"))
 
     def abort(self) -> None:
         """Give up on the message once the store call in flight, if any, has returned."""

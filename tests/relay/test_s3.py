@@ -109,7 +109,8 @@ def test_large_message_goes_up_as_multipart(s3: Any) -> None:
     with running_relay(store, settings(buffer_budget=8 << 20)) as relay:
         mid = queued_id(send(relay.port, content))
     assert calls.names.count("UploadPart") == 3
-    assert calls.names[-1] == "CompleteMultipartUpload"
+    # Then the one listing that finds uploads of the key a lost Create answer may have left.
+    assert calls.names[-2:] == ["CompleteMultipartUpload", "ListMultipartUploads"]
     assert load_raw(store, mid).endswith(b"\r\n" + content)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 

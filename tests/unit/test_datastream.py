@@ -132,7 +132,7 @@ def test_writer_writes_full_batches_and_the_last_one_with_the_commit() -> None:
             await writer.add(b"12345678")  # 11 bytes gathered: one write
             await writer.add(b"abcdefghijklmnop", last=True)  # DATA ended: goes with the commit
             assert budget.held(writer) == 16
-            outcome = await writer.finish("draft")  # type: ignore[arg-type]
+            outcome = await writer.finish("draft", deadline=60)  # type: ignore[arg-type]
         return outcome, budget
 
     message = FakeMessage()
@@ -156,7 +156,7 @@ def test_writer_over_the_limit_aborts_at_once_and_discards_the_rest() -> None:
             assert message.calls == ["abort"]
             assert budget.used == 0
             await writer.add(b"more" * 100, last=True)
-            outcome = await writer.finish("draft")  # type: ignore[arg-type]
+            outcome = await writer.finish("draft", deadline=60)  # type: ignore[arg-type]
         return outcome, budget
 
     message = FakeMessage()
@@ -172,7 +172,7 @@ def test_writer_failed_write_aborts_and_refuses() -> None:
         with writer:
             await writer.add(b"x" * 20)
             await writer.add(b"discarded", last=True)
-            return await writer.finish("draft")  # type: ignore[arg-type]
+            return await writer.finish("draft", deadline=60)  # type: ignore[arg-type]
 
     message = FakeMessage(fail_writes=True)
     outcome = asyncio.run(scenario())
