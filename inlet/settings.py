@@ -49,6 +49,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("hostname", "name in the greeting and trace header (default: the host's FQDN)"),
     Option("drain_seconds", "how long sessions in DATA may finish after SIGTERM", "30", "5"),
     Option(
+        "command_timeout",
+        "idle seconds allowed between commands (RFC 5321 4.5.3.2); then 421 and close",
+        "300",
+        "300",
+    ),
+    Option(
+        "data_timeout",
+        "seconds one DATA phase may take in total, however slowly it trickles; then 421",
+        "600",
+        "600",
+    ),
+    Option(
         "store_timeout",
         "seconds from the end of DATA until the store must have confirmed the message; "
         "past it 451, and the attempt is cleaned up",
@@ -96,6 +108,8 @@ class Settings:
     health_port: int
     hostname: str
     drain_seconds: float
+    command_timeout: float
+    data_timeout: float
     store_timeout: float
     proxy_protocol: bool
     tls_cert: Path | None
@@ -181,6 +195,8 @@ def load(
         health_port=integer("health_port", 0, 65535),
         hostname=raw["hostname"] or socket.getfqdn(),
         drain_seconds=number("drain_seconds", 0),
+        command_timeout=number("command_timeout", 1),
+        data_timeout=number("data_timeout", 1),
         store_timeout=number("store_timeout", 1),
         proxy_protocol=proxy in ("on", "true", "1", "yes"),
         tls_cert=Path(tls_cert) if tls_cert else None,

@@ -24,6 +24,7 @@ class RelayConfig:
     max_recipients: int
     max_sessions: int
     store_timeout: float  # seconds from the end of DATA to the store's confirmation
+    data_timeout: float  # seconds one DATA phase may take in all
 
     @classmethod
     def from_settings(cls, settings: Settings, *, relay_id: str) -> "RelayConfig":
@@ -35,4 +36,5 @@ class RelayConfig:
             max_recipients=settings.max_recipients,
             max_sessions=settings.max_sessions,
             store_timeout=settings.store_timeout,
+            data_timeout=settings.data_timeout,
         )

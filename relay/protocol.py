@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 READ_SIZE = 64 * 1024
 
 
+class DataTimeout(Exception):
+    """The DATA phase outlasted INLET_DATA_TIMEOUT."""
+
+
 class InletSMTP(SMTP):
     # Also the StreamReader's limit, which sets its flow-control window: large enough for
     # DATA chunks, small enough to bound per-connection buffering.
@@ -73,6 +77,15 @@ class InletSMTP(SMTP):
             self.transport.close()
             return
         await super()._handle_client()
+
+    def _timeout_cb(self) -> None:
+        """Idle too long (between commands, or within DATA): say so before closing (RFC 5321
+        §4.5.3.2 lets the server close; a 421 tells the sender to try again)."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.services.metrics.reply(replies.code(replies.REFUSE_TIMEOUT))
+        self._writer.write(replies.REFUSE_TIMEOUT.encode("ascii") + b"\r\n")
+        self.transport.close()
 
     def close_idle(self) -> None:
         """Tell a session that is not in DATA that we are going away (RFC 5321 §3.8)."""
@@ -126,8 +139,13 @@ class InletSMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         self.state.data_started(self)
+        self._data_deadline = time.monotonic() + self.config.data_timeout
         try:
             reply = await self._receive()
+        except DataTimeout:
+            # Nothing was stored (leaving the writer by an exception aborted the message).
+            self._timeout_cb()
+            return
         finally:
             self.state.data_ended(self)
         self._set_post_data_state()  # type: ignore[no-untyped-call]
@@ -159,8 +177,12 @@ class InletSMTP(SMTP):
         if not chunk:
             raise ConnectionResetError("connection closed during DATA")
         # aiosmtpd restarts its idle timer only per command; a large message from a slow
-        # sender is activity too (RFC 5321 §4.5.3.2.5 times each data block).
-        self._reset_timeout()
+        # sender is activity too (RFC 5321 §4.5.3.2.5 times each data block), but only until
+        # the DATA phase's own deadline: a trickle cannot hold a session for ever.
+        remaining = self._data_deadline - time.monotonic()
+        if remaining <= 0:
+            raise DataTimeout
+        self._reset_timeout(min(self._timeout_duration, remaining))
         return chunk
 
     def _scan(self, scanner: DataScanner, chunk: bytes) -> bytes | memoryview:

@@ -14,6 +14,7 @@ REFUSE_SIZE: Final = "552 5.3.4 Message size exceeds fixed maximum message size"
 REFUSE_DRAINING: Final = "421 4.3.2 Service shutting down, try again later"
 REFUSE_BUSY: Final = "421 4.7.0 Too many sessions, try again later"
 REFUSE_STORAGE: Final = "451 4.3.0 Message not stored, try again later"
+REFUSE_TIMEOUT: Final = "421 4.4.2 Timeout exceeded, closing connection"
 # RFC 3207 §4: STARTTLS again once TLS is on is a bad sequence of commands.
 REFUSE_TLS_AGAIN: Final = "503 5.5.1 TLS already active"
 REFUSE_SIZE_SYNTAX: Final = "501 5.5.4 Syntax: SIZE=<decimal digits>"
@@ -21,6 +22,7 @@ REFUSE_SIZE_SYNTAX: Final = "501 5.5.4 Syntax: SIZE=<decimal digits>"
 REFUSALS: Final = (
     REFUSE_BUSY,
     REFUSE_DRAINING,
+    REFUSE_TIMEOUT,
     REFUSE_STORAGE,
     REFUSE_TOO_MANY,
     REFUSE_DOMAIN,

@@ -34,7 +34,7 @@ class Relay:
         on_stored: Callable[[Envelope], None] | None = None,
         metrics_out: TextIO | None = None,
         workers: int = 32,
-        idle_timeout: float = 300,
+        idle_timeout: float | None = None,  # tests only: below the settings' 1 s minimum
     ) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
@@ -47,7 +47,7 @@ class Relay:
             on_stored=on_stored,
         )
         self._metrics_out = metrics_out or sys.stdout
-        self._idle_timeout = idle_timeout
+        self._idle_timeout = idle_timeout or settings.command_timeout
         self._smtp: asyncio.Server | None = None
         self._health: asyncio.Server | None = None
         self._flusher: asyncio.Task[None] | None = None

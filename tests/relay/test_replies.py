@@ -1,5 +1,6 @@
 """Every reply in the design's table, over a real socket, with smtplib or raw bytes."""
 
+import select
 import smtplib
 import socket
 import time
@@ -245,7 +246,8 @@ def test_a_slow_sender_is_not_cut_off_mid_data(fs_store: FilesystemBlobStore) ->
             time.sleep(0.2)
         client.send(b".\r\n")
         mid = queued_id(client.reply().strip())
-        time.sleep(0.8)  # idle between commands still times out
+        time.sleep(0.8)  # idle between commands still times out, and says so
+        assert client.reply().startswith("421 4.4.2")
         with pytest.raises(ConnectionError):
             client.cmd("NOOP")
         client.close()
@@ -264,3 +266,27 @@ def test_help_lists_only_what_is_offered_and_auth_is_not_a_command(
         assert client.cmd("AUTH PLAIN AGFAAGI=").startswith("500")
         assert client.cmd("NOOP").startswith("250")
         client.close()
+
+
+def test_a_trickle_is_cut_off_at_the_data_deadline_with_421_and_nothing_stored(
+    fs_store: FilesystemBlobStore,
+) -> None:
+    with running_relay(fs_store, settings(data_timeout=1.0), idle_timeout=5) as relay:
+        client = session(relay.port)
+        client.cmd("MAIL FROM:<a@example.org>")
+        client.cmd("RCPT TO:<b@example.com>")
+        assert client.cmd("DATA").startswith("354")
+        started = time.monotonic()
+        reply = ""
+        for _ in range(40):  # a byte every 0.1 s: never idle, never done
+            client.send(b"x")
+            readable, _, _ = select.select([client.sock], [], [], 0.1)
+            if readable:
+                reply = client.reply()
+                break
+        elapsed = time.monotonic() - started
+        client.close()
+    assert reply.startswith("421 4.4.2"), reply
+    assert 1.0 <= elapsed < 2.5, elapsed
+    assert list(fs_store.list("raw/")) == []
+    assert list((fs_store.root / ".tmp").iterdir()) == []
