@@ -1,9 +1,12 @@
 """The AWS side of the pipeline for tests: bucket, table and queues wired as the CDK app wires
 them (S3 notifications → SQS), and Lambda events built from what SQS actually returns."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from moto.server import ThreadedMotoServer
 
 from inlet.blobstore.s3 import S3BlobStore
 from inlet.index.dynamodb import PARTITION_KEY, SORT_KEY, DynamoIndex
@@ -136,3 +139,15 @@ def deliver(
             if m["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
     return responses
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's HTTP server on a free port of 127.0.0.1, for processes that call AWS; its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

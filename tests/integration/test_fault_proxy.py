@@ -16,9 +16,10 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
-from moto.server import ThreadedMotoServer
 
+from tests.aws import moto_server
 from tests.localstack.fault_proxy import WRITE_OPERATIONS, FaultProxy, Kind, classify
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +41,8 @@ def s3_client(endpoint: str, *, attempts: int = 1, read_timeout: float = 5) -> A
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
@@ -91,13 +87,6 @@ def raw_put(port: int, path: str, body: bytes) -> socket.socket:
     head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
     sock.sendall(head.encode() + b"\r\n" + body)
     return sock
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_without_faults_every_operation_passes_through_on_one_kept_alive_connection(

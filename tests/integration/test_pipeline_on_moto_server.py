@@ -10,12 +10,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from functions.environment import environment
 from functions.index.handler import lambda_handler as index_handler
 from functions.parse.handler import lambda_handler as parse_handler
-from tests.aws import REGION, Wiring, create_pipeline, deliver
+from tests.aws import REGION, Wiring, create_pipeline, deliver, moto_server
 from tests.cli import Ran, run_cli
 from tests.processes import inlet_process
 
@@ -24,26 +23,22 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def moto_pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[Wiring]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # every service, the standard boto3 way
-    wiring = create_pipeline(
-        boto3.client("s3", region_name=REGION),
-        boto3.client("sqs", region_name=REGION),
-        boto3.client("dynamodb", region_name=REGION),
-        bucket="inlet-e2e",
-        table="inlet-e2e",
-    )
-    monkeypatch.setenv("INLET_BUCKET", wiring.bucket)
-    monkeypatch.setenv("INLET_TABLE", wiring.table)
-    environment.cache_clear()
-    try:
-        yield wiring
-    finally:
+    with moto_server() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # every service, the standard boto3 way
+        wiring = create_pipeline(
+            boto3.client("s3", region_name=REGION),
+            boto3.client("sqs", region_name=REGION),
+            boto3.client("dynamodb", region_name=REGION),
+            bucket="inlet-e2e",
+            table="inlet-e2e",
+        )
+        monkeypatch.setenv("INLET_BUCKET", wiring.bucket)
+        monkeypatch.setenv("INLET_TABLE", wiring.table)
         environment.cache_clear()
-        server.stop()
+        try:
+            yield wiring
+        finally:
+            environment.cache_clear()
 
 
 def inlet(*args: str) -> Ran:

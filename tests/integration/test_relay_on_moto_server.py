@@ -6,9 +6,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from tests.aws import create_index_table
+from tests.aws import create_index_table, moto_server
 from tests.cli import run_cli
 from tests.processes import inlet_process, start_data
 from tests.support import queued_id
@@ -19,19 +18,13 @@ BUCKET = "inlet-integration"
 
 @pytest.fixture
 def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    # `inlet show` works against AWS when both the bucket and the index table are configured.
-    create_index_table(boto3.client("dynamodb", endpoint_url=endpoint), BUCKET)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
-    try:
+    with moto_server() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+        # `inlet show` works against AWS when both the bucket and the index table are configured.
+        create_index_table(boto3.client("dynamodb", endpoint_url=endpoint), BUCKET)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         yield endpoint
-    finally:
-        server.stop()
 
 
 def test_relay_stores_in_s3_and_show_reads_it_back(

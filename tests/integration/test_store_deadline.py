@@ -11,8 +11,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
+from tests.aws import moto_server
 from tests.localstack.fault_proxy import FaultProxy
 from tests.processes import inlet_process, start_data
 
@@ -23,15 +23,9 @@ DEADLINE = 2
 
 @pytest.fixture
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    try:
+    with moto_server() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
         yield endpoint
-    finally:
-        server.stop()
 
 
 def test_a_store_that_never_answers_is_a_451_within_the_deadline(
