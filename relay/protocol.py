@@ -71,8 +71,7 @@ class InletSMTP(SMTP):
     async def _handle_client(self) -> None:
         refusal = self.state.admission_refusal(self.config.max_sessions)
         if refusal is not None:
-            self.services.metrics.reply(replies.code(refusal))
-            await self.push(refusal)
+            await self._answer(refusal)
             assert self.transport is not None
             self.transport.close()
             return
@@ -105,20 +104,21 @@ class InletSMTP(SMTP):
                 # RFC 1870: size-value is 1*20DIGIT, ASCII digits only (str.isdigit takes
                 # "²" and int() then fails).
                 if not (value.isascii() and value.isdigit() and len(value) <= 20):
-                    await self._refuse(replies.REFUSE_SIZE_SYNTAX)
+                    await self._answer(replies.REFUSE_SIZE_SYNTAX)
                     return
                 if int(value) > self.config.max_message_size:
-                    await self._refuse(replies.REFUSE_SIZE)
+                    await self._answer(replies.REFUSE_SIZE)
                     return
         await super().smtp_MAIL(arg)
 
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self._tls_protocol is not None:
-            await self._refuse(replies.REFUSE_TLS_AGAIN)
+            await self._answer(replies.REFUSE_TLS_AGAIN)
             return
         await super().smtp_STARTTLS(arg)
 
-    async def _refuse(self, reply: str) -> None:
+    async def _answer(self, reply: str) -> None:
+        """Send one of the replies of relay.replies, counted by its code."""
         self.services.metrics.reply(replies.code(reply))
         await self.push(reply)
 
@@ -149,8 +149,7 @@ class InletSMTP(SMTP):
         finally:
             self.state.data_ended(self)
         self._set_post_data_state()  # type: ignore[no-untyped-call]
-        self.services.metrics.reply(replies.code(reply))
-        await self.push(reply)
+        await self._answer(reply)
         if self.state.draining:
             self.close_idle()
 
