@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import pipeline_latency as pl
+from pipeline_latency import fmt
 from relay_bench import (
     HOST,
     LIVE,
@@ -1142,10 +1143,6 @@ def run_inlet_up(args: argparse.Namespace, work: Path) -> pl.Result:
 
 
 # -- output ------------------------------------------------------------------------------
-
-
-def fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
-    return pl.fmt(value, digits, unit)
 
 
 def ratio(a: float | None, b: float | None) -> str:
