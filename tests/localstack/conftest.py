@@ -88,30 +88,29 @@ class Deployment:
         self, *args: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """The `inlet` CLI as a user runs it after `. .localstack/inlet.env`."""
+        done = self._run_inlet(args, check=check, timeout=timeout)
+        return subprocess.CompletedProcess(
+            done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+        )
+
+    def inlet_bytes(self, *args: str, timeout: float = 60) -> bytes:
+        """What `inlet ARGS` prints, byte for byte (for --raw)."""
+        return self._run_inlet(args, check=True, timeout=timeout).stdout
+
+    def _run_inlet(
+        self, args: tuple[str, ...], *, check: bool, timeout: float
+    ) -> subprocess.CompletedProcess[bytes]:
         done = subprocess.run(
             [sys.executable, "-m", "inlet", *args],
             env=self.env,
             capture_output=True,
-            text=True,
             timeout=timeout,
             check=False,
         )
         if check and done.returncode != 0:
-            raise AssertionError(f"inlet {' '.join(args)}: exit {done.returncode}\n{done.stderr}")
+            error = done.stderr.decode(errors="replace")
+            raise AssertionError(f"inlet {' '.join(args)}: exit {done.returncode}\n{error}")
         return done
-
-    def inlet_bytes(self, *args: str, timeout: float = 60) -> bytes:
-        """What `inlet ARGS` prints, byte for byte (for --raw)."""
-        done = subprocess.run(
-            [sys.executable, "-m", "inlet", *args],
-            env=self.env,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise AssertionError(f"inlet {' '.join(args)}: exit {done.returncode}\n{done.stderr!r}")
-        return done.stdout
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
@@ -219,38 +220,28 @@ def test_retention_run_as_the_deployed_schedule_runs_it_keeps_a_held_message(
     assert deployment.inlet("show", gone.id, check=False).returncode == 1
 
 
+def verify(deployment: Deployment, port: int, *, timeout: int) -> CompletedProcess[str]:
+    """`inlet verify` against the relay on `port`; its exit code is the caller's to check."""
+    return deployment.inlet(
+        "verify",
+        *("--smtp-host", "127.0.0.1", "--smtp-port", str(port)),
+        *("--to", f"verify@{DOMAIN}", "--timeout", str(timeout)),
+        check=False,
+    )
+
+
 def test_inlet_verify_follows_a_message_through_the_deployment(
     deployment: Deployment, relay_port: int
 ) -> None:
-    done = deployment.inlet(
-        "verify",
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-port",
-        str(relay_port),
-        "--to",
-        f"verify@{DOMAIN}",
-        "--timeout",
-        "60",
-    )
+    done = verify(deployment, relay_port, timeout=60)
+    assert done.returncode == 0, done.stderr
     stages = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
     assert stages[:4] == ["accepted", "stored", "parsed", "searchable"]
 
 
 def test_inlet_verify_names_the_stage_that_stuck(deployment: Deployment, relay_port: int) -> None:
     with parse_mapping_disabled(deployment):
-        done = deployment.inlet(
-            "verify",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            str(relay_port),
-            "--to",
-            f"verify@{DOMAIN}",
-            "--timeout",
-            "5",
-            check=False,
-        )
+        done = verify(deployment, relay_port, timeout=5)
     assert done.returncode == 1
     assert "parsed" in done.stderr + done.stdout
     queues_quiet(deployment)
