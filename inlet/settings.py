@@ -67,9 +67,47 @@ OPTIONS: tuple[Option, ...] = (
         "60",
         "60",
     ),
-    Option("proxy_protocol", "expect a PROXY v2 header on every connection", "off", "off"),
-    Option("tls_cert", "STARTTLS certificate (PEM)"),
-    Option("tls_key", "STARTTLS private key (PEM)"),
+    Option(
+        "stall_timeout",
+        "seconds a session in DATA may send nothing while it holds memory other sessions "
+        "wait for; then 421 and close",
+        "10",
+        "10",
+    ),
+    Option(
+        "max_sessions_per_ip",
+        "concurrent sessions from one client address (the PROXY source when proxied); more get 421",
+        "20",
+        "20",
+    ),
+    Option("proxy_protocol", "expect a PROXY header (v1 or v2) on every connection", "off", "off"),
+    Option("tls_cert", "STARTTLS certificate chain (PEM file; reread when it changes)"),
+    Option("tls_key", "STARTTLS private key (PEM file; reread when it changes)"),
+    Option(
+        "tls_secret",
+        "STARTTLS certificate and key from this Secrets Manager secret (JSON: certificate, "
+        "private_key), instead of the files; reread every --secrets-refresh seconds",
+    ),
+    Option("require_tls", "on: MAIL before STARTTLS gets 530 on the SMTP port", "off", "off"),
+    Option(
+        "submission_port",
+        "also listen for message submission (RFC 6409): STARTTLS, then AUTH, required",
+    ),
+    Option(
+        "auth_file",
+        "submission credentials: one user:hash line each (hashes from `inlet auth hash`)",
+    ),
+    Option(
+        "auth_secret",
+        "submission credentials from this Secrets Manager secret (the auth file's format), "
+        "instead of the file",
+    ),
+    Option(
+        "secrets_refresh",
+        "seconds between rereads of the TLS and credential files or secrets (rotation)",
+        "300",
+        "300",
+    ),
     Option("bucket", "S3 bucket; unset = embedded adapters"),
     Option("table", "DynamoDB table; unset = embedded adapters"),
     Option("data_dir", "embedded adapters' directory", "./inlet-data", "./inlet-data"),
@@ -111,9 +149,17 @@ class Settings:
     command_timeout: float
     data_timeout: float
     store_timeout: float
+    stall_timeout: float
+    max_sessions_per_ip: int
     proxy_protocol: bool
     tls_cert: Path | None
     tls_key: Path | None
+    tls_secret: str | None
+    require_tls: bool
+    submission_port: int | None
+    auth_file: Path | None
+    auth_secret: str | None
+    secrets_refresh: float
     bucket: str | None
     table: str | None
     data_dir: Path
@@ -182,9 +228,44 @@ def load(
     level = (raw["log_level"] or "").upper()
     if level not in _LOG_LEVELS:
         raise ConfigError(f"{name('log_level')} must be one of {', '.join(_LOG_LEVELS)}")
-    proxy = (raw["proxy_protocol"] or "").lower()
-    if proxy not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"{name('proxy_protocol')} must be on or off, got {proxy!r}")
+
+    def switch(key: str) -> bool:
+        text = (raw[key] or "").lower()
+        if text not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{name(key)} must be on or off, got {text!r}")
+        return text in ("on", "true", "1", "yes")
+
+    tls_secret, auth_file, auth_secret = raw["tls_secret"], raw["auth_file"], raw["auth_secret"]
+    if tls_secret and tls_cert:
+        raise ConfigError(f"{name('tls_secret')} and {name('tls_cert')}: give one, not both")
+    if auth_secret and auth_file:
+        raise ConfigError(f"{name('auth_secret')} and {name('auth_file')}: give one, not both")
+    if auth_file and not Path(auth_file).is_file():
+        raise ConfigError(f"{name('auth_file')}: no such file {auth_file}")
+    has_tls = bool(tls_cert or tls_secret)
+    require_tls = switch("require_tls")
+    if require_tls and not has_tls:
+        raise ConfigError(
+            f"{name('require_tls')} needs a certificate: {name('tls_cert')} and "
+            f"{name('tls_key')}, or {name('tls_secret')}"
+        )
+    submission_port = integer("submission_port", 0, 65535) if raw["submission_port"] else None
+    if submission_port is not None:
+        if not has_tls:
+            raise ConfigError(
+                f"{name('submission_port')} needs a certificate (STARTTLS comes before AUTH): "
+                f"{name('tls_cert')} and {name('tls_key')}, or {name('tls_secret')}"
+            )
+        if not (auth_file or auth_secret):
+            raise ConfigError(
+                f"{name('submission_port')} needs credentials: {name('auth_file')} "
+                f"or {name('auth_secret')}"
+            )
+    elif auth_file or auth_secret:
+        raise ConfigError(
+            f"{name('auth_file')} / {name('auth_secret')} is used only with "
+            f"{name('submission_port')}, which is not set"
+        )
     return Settings(
         domains=domains,
         max_message_size=integer("max_message_size", 1024),
@@ -198,9 +279,17 @@ def load(
         command_timeout=number("command_timeout", 1),
         data_timeout=number("data_timeout", 1),
         store_timeout=number("store_timeout", 1),
-        proxy_protocol=proxy in ("on", "true", "1", "yes"),
+        stall_timeout=number("stall_timeout", 1),
+        max_sessions_per_ip=integer("max_sessions_per_ip", 1),
+        proxy_protocol=switch("proxy_protocol"),
         tls_cert=Path(tls_cert) if tls_cert else None,
         tls_key=Path(tls_key) if tls_key else None,
+        tls_secret=tls_secret,
+        require_tls=require_tls,
+        submission_port=submission_port,
+        auth_file=Path(auth_file) if auth_file else None,
+        auth_secret=auth_secret,
+        secrets_refresh=number("secrets_refresh", 1),
         bucket=raw["bucket"],
         table=raw["table"],
         data_dir=Path(raw["data_dir"] or "./inlet-data"),

@@ -43,6 +43,14 @@ def test_flag_beats_environment_beats_default() -> None:
         ({"INLET_LOG_LEVEL": "LOUD"}, "must be one of"),
         ({"INLET_PROXY_PROTOCOL": "maybe"}, "must be on or off"),
         ({"INLET_RETENTION_OVERRIDES": "a.example"}, "expected domain=days"),
+        ({"INLET_REQUIRE_TLS": "on"}, r"INLET_REQUIRE_TLS \(--require-tls\) needs a certificate"),
+        ({"INLET_REQUIRE_TLS": "sometimes"}, "must be on or off"),
+        ({"INLET_SUBMISSION_PORT": "587"}, "needs a certificate"),
+        ({"INLET_TLS_SECRET": "tls", "INLET_SUBMISSION_PORT": "587"}, "needs credentials"),
+        ({"INLET_AUTH_FILE": "/nonexistent"}, "no such file"),
+        ({"INLET_AUTH_SECRET": "users"}, "used only with INLET_SUBMISSION_PORT"),
+        ({"INLET_AUTH_SECRET": "u", "INLET_AUTH_FILE": "/etc/hostname"}, "give one, not both"),
+        ({"INLET_MAX_SESSIONS_PER_IP": "0"}, "must be at least 1"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_setting(env: dict[str, str], message: str) -> None:
@@ -54,3 +62,10 @@ def test_bad_values_give_one_line_naming_the_setting(env: dict[str, str], messag
 def test_retention_overrides_parse() -> None:
     s = load("up", {"retention_overrides": "legal.example.com=3650, tmp.example.com=7"}, env={})
     assert s.retention_overrides == {"legal.example.com": 3650, "tmp.example.com": 7}
+
+
+def test_submission_with_a_secret_for_tls_and_credentials() -> None:
+    env = {"INLET_TLS_SECRET": "inlet/tls", "INLET_SUBMISSION_PORT": "587"}
+    s = load("relay", {"domains": "example.com"}, env={**env, "INLET_AUTH_SECRET": "inlet/auth"})
+    assert (s.submission_port, s.tls_secret, s.auth_secret) == (587, "inlet/tls", "inlet/auth")
+    assert (s.max_sessions_per_ip, s.require_tls, s.secrets_refresh) == (20, False, 300)
