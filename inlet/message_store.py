@@ -265,6 +265,8 @@ class IncomingMessage:
         self._hash = hashlib.sha256()
         self.size = 0
         self._envelope_written = False
+        # The raw object may be there (a commit was tried) and has not been removed since.
+        self._raw_may_exist = False
         self._committed = False
 
     @property
@@ -349,8 +351,10 @@ class IncomingMessage:
         self._pending = bytearray()
         if self._upload is not None:
             self._upload.abort()
-        # A request that timed out may still have completed on the store's side.
-        doomed = [self._raw_key] if completed_may_exist else []
+        # A request that timed out may still have completed on the store's side; and what an
+        # earlier cleanup could not remove is still to be removed (a later abort retries it).
+        self._raw_may_exist = self._raw_may_exist or completed_may_exist
+        doomed = [self._raw_key] if self._raw_may_exist else []
         if self._envelope_written:
             doomed.append(self._envelope_key)
         for key in doomed:
@@ -361,3 +365,8 @@ class IncomingMessage:
                 if key == self._raw_key:
                     # Keep its envelope: a raw object without one could not be read.
                     return
+                continue
+            if key == self._raw_key:
+                self._raw_may_exist = False
+            else:
+                self._envelope_written = False

@@ -124,3 +124,39 @@ def test_a_failed_commit_keeps_the_envelope_when_the_raw_object_may_exist(tmp_pa
         incoming.commit(draft)
     assert messages.load_raw(incoming.id) == b"Subject: s\r\n\r\nx\r\n"
     assert messages.load_envelope(incoming.id).id == incoming.id
+
+
+def test_an_abort_after_a_failed_commit_retries_the_raw_object_before_the_envelope(
+    tmp_path: Path,
+) -> None:
+    """The relay aborts an attempt again once its deadline passed. Before, that second cleanup
+    took only the envelope, leaving the raw object the first cleanup could not remove."""
+
+    class Flaky(FilesystemBlobStore):
+        refuse_raw_deletes = 1
+
+        def put(self, key: str, data: bytes | bytearray, **kwargs: Any) -> None:
+            super().put(key, data, **kwargs)
+            if key.startswith(keys.RAW_PREFIX):
+                raise StorageError("answer lost")
+
+        def delete(self, key: str) -> None:
+            if key.startswith(keys.RAW_PREFIX) and self.refuse_raw_deletes:
+                self.refuse_raw_deletes -= 1
+                raise StorageError("refused")
+            super().delete(key)
+
+    store = Flaky(tmp_path)
+    messages = MessageStore(store)
+    incoming = messages.begin(mint_id())
+    incoming.write(b"Subject: s\r\n\r\nx\r\n")
+    draft = make_draft(id=incoming.id, rcpt_to=[f"r{i}@example.com" for i in range(90)])
+    with pytest.raises(StorageError):
+        incoming.commit(draft)
+    store.refuse_raw_deletes = 1
+    incoming.abort()  # the raw object is refused again: the envelope still stays with it
+    assert messages.load_envelope(incoming.id).id == incoming.id
+    assert messages.load_raw(incoming.id) == b"Subject: s\r\n\r\nx\r\n"
+    incoming.abort()  # now the store takes the deletes: nothing is left
+    assert list(store.list(keys.RAW_PREFIX)) == []
+    assert list(store.list(keys.ENVELOPE_PREFIX)) == []
