@@ -5,12 +5,19 @@ worth has arrived (parts of `part_size`, at least S3's 5 MiB minimum) and are ab
 failure, so a failed upload leaves no object and no open upload behind. Every request carries a
 SHA-256 checksum that S3 verifies; the same digest serves as SigV4's payload hash, so each byte
 is hashed once in this process.
+
+A store that must answer by a deadline (the relay: INLET_STORE_TIMEOUT) is built with
+`S3BlobStore.bounded`: no request of its holds the calling thread much past the deadline, and
+the requests that clean up a failed attempt (which S3 normally answers in milliseconds) have
+a bound of their own, a fraction of it (`StoreBounds`). A cleanup that still fails is logged
+with the key and upload id and left to the bucket's lifecycle rule.
 """
 
 import base64
 import hashlib
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from botocore.config import Config
@@ -31,20 +38,106 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 _FILE_BODY_MIN = 256 * 1024
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
-# Bounded so that a stalled S3 turns into a 4xx reply within minutes, not never.
+_POOL = 64  # connections per client: more than the relay's worker threads
+# The default client (CLI, Lambdas): bounded so that a stalled S3 fails a call within minutes,
+# not never. (`max_attempts` counts retries: four attempts in all.)
 CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=60,
     retries={"mode": "standard", "max_attempts": 3},
-    max_pool_connections=64,
+    max_pool_connections=_POOL,
 )
 
+_CONNECT_MIN, _CONNECT_MAX = 0.25, 5.0
+_WRITE_ATTEMPTS = 4  # as many as the default client makes
+_WRITE_ATTEMPT_MIN = 1.0  # seconds of waiting for an answer: less is not worth an attempt
+# Cleanup is retried more often, more quickly: what it fails to remove is left behind.
+_CLEANUP_ATTEMPTS = 5
+_CLEANUP_ATTEMPT_MIN = 0.3
+_CLEANUP_SHARE = 1 / 8  # of the deadline, for each cleanup request...
+_CLEANUP_MIN, _CLEANUP_MAX = 1.5, 7.5  # ...within these (S3 answers a DELETE in milliseconds)
+# A commit that S3 does not answer is followed, in the same worker thread, by at most this
+# many cleanup requests (inlet.message_store): AbortMultipartUpload, DeleteObject of the raw
+# object, DeleteObject of the envelope. (Strays are not looked for once an abort has failed.)
+CLEANUP_REQUESTS = 3
 
-def make_s3_client() -> "S3Client":
+
+@dataclass(frozen=True, slots=True)
+class RequestBounds:
+    """How long one S3 request may hold the calling thread: at most `attempts` tries
+    (botocore's standard retries), each connecting within `connect` seconds and then waiting
+    at most `read` seconds for the next byte of the answer."""
+
+    connect: float
+    read: float
+    attempts: int
+
+    @classmethod
+    def spread(cls, seconds: float, *, attempts: int, shortest: float) -> "RequestBounds":
+        """Up to `attempts` attempts whose waits for an answer add up to `seconds`, none
+        shorter than `shortest`; connecting may take about a quarter of that more."""
+        attempts = max(1, min(attempts, int(seconds // shortest)))
+        read = max(seconds / attempts, shortest)
+        connect = min(max(read / 4, _CONNECT_MIN), _CONNECT_MAX)
+        return cls(connect=connect, read=read, attempts=attempts)
+
+    @property
+    def seconds(self) -> float:
+        """The longest a request that gets no answer takes, every attempt spent: attempts x
+        read when connecting is quick (as it is unless the network fails too), plus up to
+        `connect` per attempt. Retry backoff comes on top: tenths of a second, up to 3 s after
+        throttling answers (which come quickly). A request that makes progress (a byte within
+        each `read`) may last longer: it is being answered."""
+        return self.attempts * (self.connect + self.read)
+
+    def config(self) -> Config:
+        return Config(
+            connect_timeout=self.connect,
+            read_timeout=self.read,
+            retries={"mode": "standard", "total_max_attempts": self.attempts},
+            max_pool_connections=_POOL,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreBounds:
+    """The S3 requests of a store that answers by a deadline. A write request (PutObject,
+    UploadPart, Create/CompleteMultipartUpload) may wait the whole deadline for answers, over
+    up to four attempts: the store cannot confirm later than that anyway. A cleanup request
+    (DeleteObject, AbortMultipartUpload, and the listings that find what to remove) may wait
+    an eighth of it, between 1.5 and 7.5 s, over up to five attempts: S3 answers those in
+    milliseconds, and what a cleanup fails to remove is left behind. So a commit that S3
+    never answers holds its worker thread for the deadline plus three cleanup requests:
+    60 + 3 x 7.5 = 82.5 s for the default 60 s (2 + 3 x 1.5 = 6.5 s for 2 s); at worst, when
+    connecting is slow too, `worker_seconds` (103 s; 10.8 s)."""
+
+    write: RequestBounds
+    cleanup: RequestBounds
+
+    @classmethod
+    def for_deadline(cls, deadline: float) -> "StoreBounds":
+        cleanup = min(max(deadline * _CLEANUP_SHARE, _CLEANUP_MIN), _CLEANUP_MAX)
+        return cls(
+            write=RequestBounds.spread(
+                deadline, attempts=_WRITE_ATTEMPTS, shortest=_WRITE_ATTEMPT_MIN
+            ),
+            cleanup=RequestBounds.spread(
+                cleanup, attempts=_CLEANUP_ATTEMPTS, shortest=_CLEANUP_ATTEMPT_MIN
+            ),
+        )
+
+    @property
+    def worker_seconds(self) -> float:
+        """The longest a commit that gets no answer holds its worker thread, cleanup included
+        (backoff aside)."""
+        return self.write.seconds + CLEANUP_REQUESTS * self.cleanup.seconds
+
+
+def make_s3_client(config: Config = CLIENT_CONFIG) -> "S3Client":
     """An S3 client configured the standard boto3 way (AWS_ENDPOINT_URL_S3, AWS_REGION, ...)."""
     import boto3
 
-    return boto3.client("s3", config=CLIENT_CONFIG)
+    return boto3.client("s3", config=config)
 
 
 def _sign_with_known_digest(request: Any, **_: Any) -> None:
@@ -63,6 +156,11 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _reason(exc: Exception) -> str:
+    """What went wrong, for a log line: the S3 error code or the exception's type."""
+    return _code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+
+
 def _translate(exc: Exception, what: str) -> Exception:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
@@ -73,17 +171,23 @@ def _translate(exc: Exception, what: str) -> Exception:
 
 
 class S3BlobStore:
+    """The blob store on `bucket` through `client`. `cleanup_client`, if given, makes the
+    requests that remove (DeleteObject, AbortMultipartUpload) and the small listings that find
+    what to remove or whether a retried complete had completed; the same client otherwise."""
+
     def __init__(
         self,
         client: "S3Client",
         bucket: str,
         *,
+        cleanup_client: "S3Client | None" = None,
         part_size: int = MIN_PART_SIZE,
         write_size: int = 1 << 20,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
         self._client = client
+        self._cleanup_client = cleanup_client or client
         self.bucket = bucket
         self._part_size = part_size
         self._write_size = min(write_size, part_size)
@@ -91,6 +195,17 @@ class S3BlobStore:
             client.meta.events.register(
                 f"before-sign.s3.{op}", _sign_with_known_digest, unique_id=f"inlet-digest-{op}"
             )
+
+    @classmethod
+    def bounded(cls, bucket: str, *, deadline: float) -> "S3BlobStore":
+        """A store on `bucket` whose requests are bounded by `deadline` seconds (StoreBounds),
+        through clients configured the standard boto3 way."""
+        bounds = StoreBounds.for_deadline(deadline)
+        return cls(
+            make_s3_client(bounds.write.config()),
+            bucket,
+            cleanup_client=make_s3_client(bounds.cleanup.config()),
+        )
 
     @property
     def part_size(self) -> int:
@@ -168,7 +283,7 @@ class S3BlobStore:
 
     def delete(self, key: str) -> None:
         try:
-            self._client.delete_object(Bucket=self.bucket, Key=key)
+            self._cleanup_client.delete_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:
             raise _translate(exc, key) from exc
 
@@ -293,7 +408,7 @@ class S3Upload:
         object there of this upload's size, made of as many parts, is the one it completed.
         A listing, not a HEAD: the relay may write objects but not read them."""
         try:
-            listed = self._store._client.list_objects_v2(
+            listed = self._store._cleanup_client.list_objects_v2(
                 Bucket=self._store.bucket, Prefix=self._key, MaxKeys=1
             )
         except (BotoCoreError, ClientError):
@@ -314,17 +429,33 @@ class S3Upload:
         if not self._create_sent:
             return
         self._create_sent = False  # once per upload, however often abort is called
-        client, bucket = self._store._client, self._store.bucket
+        client, bucket = self._store._cleanup_client, self._store.bucket
+        # What cannot be aborted here, the bucket's lifecycle rule aborts after a day.
         try:
             listed = client.list_multipart_uploads(Bucket=bucket, Prefix=self._key)
-            for upload in listed.get("Uploads", []):
-                if upload.get("Key") == self._key:
-                    client.abort_multipart_upload(
-                        Bucket=bucket, Key=self._key, UploadId=upload["UploadId"]
-                    )
-        except (BotoCoreError, ClientError):
-            # The bucket's lifecycle rule aborts incomplete uploads after a day.
-            log.warning("could not abort stray multipart uploads", extra={"key": self._key})
+        except (BotoCoreError, ClientError) as exc:
+            log.warning(
+                "could not look for stray multipart uploads; left for the bucket's lifecycle rule",
+                extra={"key": self._key, "error": _reason(exc)},
+            )
+            return
+        for upload in listed.get("Uploads", []):
+            if upload.get("Key") != self._key:
+                continue
+            try:
+                client.abort_multipart_upload(
+                    Bucket=bucket, Key=self._key, UploadId=upload["UploadId"]
+                )
+            except (BotoCoreError, ClientError) as exc:
+                log.warning(
+                    "abort of stray multipart upload failed; left for the bucket's lifecycle rule",
+                    extra={
+                        "key": self._key,
+                        "upload_id": upload["UploadId"],
+                        "error": _reason(exc),
+                    },
+                )
+                return  # the next would fare no better
 
     def abort(self) -> None:
         self._pieces, self._buffered = [], 0
@@ -333,13 +464,27 @@ class S3Upload:
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None:
             try:
-                self._store._client.abort_multipart_upload(
+                self._store._cleanup_client.abort_multipart_upload(
                     Bucket=self._store.bucket, Key=self._key, UploadId=upload_id
                 )
-            except (BotoCoreError, ClientError):
-                # The bucket's lifecycle rule aborts incomplete uploads after a day.
-                log.warning("abort of multipart upload failed", extra={"key": self._key})
+            except ClientError as exc:
+                if _code(exc) != "NoSuchUpload":  # (then there is nothing left to abort)
+                    self._abort_failed(upload_id, exc)
+                    return
+            except BotoCoreError as exc:
+                self._abort_failed(upload_id, exc)
+                return
         self._abort_strays()
+
+    def _abort_failed(self, upload_id: str, exc: Exception) -> None:
+        """Retried already (the cleanup client's attempts): S3 is not answering, or refuses.
+        Strays are not looked for either, the listing would fare no better: the bucket's
+        lifecycle rule aborts incomplete uploads after a day."""
+        self._create_sent = False
+        log.warning(
+            "abort of multipart upload failed; left for the bucket's lifecycle rule",
+            extra={"key": self._key, "upload_id": upload_id, "error": _reason(exc)},
+        )
 
 
 def _chunks(body: "StreamingBody", key: str, chunk_size: int) -> Iterator[bytes]:

@@ -39,7 +39,7 @@ class Adapters:
                 "(both for AWS, neither for the local data dir)"
             )
         self._with_index = with_index
-        self.messages = MessageStore(self._blob_store())
+        self.messages = MessageStore(self._blob_store(settings))
 
     @property
     def where(self) -> str:
@@ -73,10 +73,15 @@ class Adapters:
             if removed:
                 log.info("removed partial files an earlier run left", extra={"count": removed})
 
-    def _blob_store(self) -> BlobStore:
+    def _blob_store(self, settings: Settings) -> BlobStore:
         if self._bucket:
             from inlet.blobstore.s3 import S3BlobStore, make_s3_client
 
+            if not self._with_index:
+                # The relay (the one writer without the index) answers within
+                # INLET_STORE_TIMEOUT: its S3 requests are bounded by it, so a hung S3 cannot
+                # keep a worker thread for longer. The CLI and the Lambdas keep the default.
+                return S3BlobStore.bounded(self._bucket, deadline=settings.store_timeout)
             return S3BlobStore(make_s3_client(), self._bucket)
         return FilesystemBlobStore(self._data_dir)
 
