@@ -23,8 +23,12 @@ class RelayConfig:
     max_message_size: int
     max_recipients: int
     max_sessions: int
+    max_sessions_per_ip: int
+    require_tls: bool  # on the SMTP port (submission always requires it)
     store_timeout: float  # seconds from the end of DATA to the store's confirmation
     data_timeout: float  # seconds one DATA phase may take in all
+    # seconds a session in DATA may send nothing while holding memory others wait for
+    stall_timeout: float
 
     @classmethod
     def from_settings(cls, settings: Settings, *, relay_id: str) -> "RelayConfig":
@@ -35,6 +39,9 @@ class RelayConfig:
             max_message_size=settings.max_message_size,
             max_recipients=settings.max_recipients,
             max_sessions=settings.max_sessions,
+            max_sessions_per_ip=settings.max_sessions_per_ip,
+            require_tls=settings.require_tls,
             store_timeout=settings.store_timeout,
             data_timeout=settings.data_timeout,
+            stall_timeout=settings.stall_timeout,
         )

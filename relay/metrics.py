@@ -17,6 +17,9 @@ SERVICE_DIMENSION = "service"  # the dimension Powertools gives the functions' m
 REPLY_CODE_DIMENSION = "ReplyCode"
 SESSIONS = "Sessions"
 REPLIES = "Replies"
+# Every 4xx and 5xx of `Replies` in one sum: what the refusal-rate alarm divides (a CloudWatch
+# alarm's metric math takes at most 10 metrics, fewer than the relay has reply codes).
+REFUSED = "Refused"
 MESSAGES_STORED = "MessagesStored"
 BYTES_STORED = "BytesStored"
 STORE_LATENCY = "StoreLatency"
@@ -33,6 +36,7 @@ class RelayMetrics:
     def _reset(self) -> None:
         self.sessions = 0
         self.replies: Counter[str] = Counter()
+        self.refused = 0
         self.messages_stored = 0
         self.bytes_stored = 0
         self.store_failures = 0
@@ -44,6 +48,8 @@ class RelayMetrics:
 
     def reply(self, code: int) -> None:
         self.replies[str(code)] += 1
+        if code >= 400:
+            self.refused += 1
 
     def stored(self, size: int, seconds: float) -> None:
         self.messages_stored += 1
@@ -70,6 +76,7 @@ class RelayMetrics:
             MESSAGES_STORED: (self.messages_stored, "Count"),
             BYTES_STORED: (self.bytes_stored, "Bytes"),
             STORE_FAILURES: (self.store_failures, "Count"),
+            REFUSED: (self.refused, "Count"),
         }
         if self._latencies:
             counts[STORE_LATENCY] = ([round(v, 3) for v in self._latencies], "Milliseconds")

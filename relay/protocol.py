@@ -9,10 +9,12 @@ the message store, never a concrete blob store.
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, syntax
+from aiosmtpd.proxy_protocol import get_proxy
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
 
 from inlet.envelope import Envelope, EnvelopeDraft, TlsInfo
 from inlet.ids import mint_id
@@ -28,6 +30,21 @@ from relay.writer import MessageWriter, NotStored, Refusal, TooLarge
 log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
+# Lines that are no command at all (empty, or a command word that is not ASCII) and unknown
+# commands, together: past this many the session is closed (aiosmtpd counts only the unknown).
+BAD_COMMAND_LIMIT = 5
+# An absolute domain in a path, <x@example.com.>: the address without the root's dot.
+_ROOT_DOT = re.compile(r"^(\s*<[^<>@]*@[^<>]+?)\.>")
+# aiosmtpd's replies to such lines, the only way they reach us.
+_BAD_COMMAND_REPLIES = (
+    "500 Error: bad syntax",
+    '500 Error: command "',
+    "500 Command line too long",
+)
+# A reply is printable ASCII: aiosmtpd echoes parts of a command back (an unknown command word,
+# a VRFY argument), and a CR or a byte that is not ASCII must not reach the client raw (nor
+# fail to encode: that was a 500 with Python's exception text).
+_UNSAFE_IN_REPLY = re.compile(r"[^\x20-\x7e]")
 
 
 class DataTimeout(Exception):
@@ -46,36 +63,91 @@ class InletSMTP(SMTP):
         config: RelayConfig,
         state: RelayState,
         services: RelayServices,
+        submission: bool = False,
         **kwargs: Any,
     ) -> None:
+        if submission:
+            # RFC 6409 §4.3 and RFC 4954: STARTTLS, then AUTH (PLAIN or LOGIN), before MAIL.
+            kwargs.update(auth_required=True, auth_require_tls=True, authenticator=_defer_login)
         super().__init__(handler, data_size_limit=config.max_message_size, **kwargs)
-        # No AUTH mechanism is offered (EHLO does not advertise it): HELP must not list it,
-        # and AUTH is then an unrecognised command like any other.
-        self._smtp_methods.pop("AUTH", None)
+        if not submission:
+            # No AUTH mechanism is offered on port 25 (EHLO does not advertise it): HELP must
+            # not list it, and AUTH is then an unrecognised command like any other.
+            self._smtp_methods.pop("AUTH", None)
+        self.submission = submission
         self.config = config
         self.state = state
         self.services = services
+        self._address: str | None = None  # the client's, once known (the PROXY source if any)
+        self._bad_commands = 0
+        self._pending_login: LoginPassword | None = None
 
     # -- session admission -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self not in self.state.sessions:
-            self.state.sessions.add(self)
+        if self not in self.state.connections:  # also called again after STARTTLS
+            self.state.connections.add(self)
             self.services.metrics.session_opened()
+        # STARTTLS starts a new session (RFC 3207 §4.2), but the PROXY header came once, on
+        # the connection: the client behind the load balancer is still the same.
+        before = getattr(self, "session", None)
+        proxy = getattr(before, "proxy_data", None)
         super().connection_made(transport)
+        if proxy is not None:
+            assert self.session is not None
+            self.session.proxy_data = proxy
 
     def connection_lost(self, error: Exception | None) -> None:
-        self.state.sessions.discard(self)
+        self.state.connections.discard(self)
+        self.state.leave(self, self._address)
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
-        refusal = self.state.admission_refusal(self.config.max_sessions)
+        # The PROXY header first (as aiosmtpd would): the limits apply to the client behind
+        # the load balancer, and a refusal must come before the greeting.
+        if self._proxy_timeout is not None:
+            assert self.session is not None
+            self._reset_timeout(self._proxy_timeout)
+            self.session.proxy_data = await get_proxy(self._reader)
+            status = await self._call_handler_hook("PROXY", self.session.proxy_data)
+            if not self.session.proxy_data or status is MISSING or not status:
+                log.info("connection without a valid PROXY header closed")
+                assert self.transport is not None
+                self.transport.close()
+                return
+            self._proxy_timeout = None
+            self._reset_timeout()
+        ip, _, proxied = self._client()
+        address = proxied.rsplit(":", 1)[0] if proxied else ip
+        refusal = self.state.admit(
+            self,
+            address,
+            max_sessions=self.config.max_sessions,
+            max_per_address=self.config.max_sessions_per_ip,
+        )
         if refusal is not None:
             await self._answer(refusal)
             assert self.transport is not None
             self.transport.close()
             return
+        self._address = address
         await super()._handle_client()
+
+    async def push(self, status: Any) -> None:
+        """Every reply goes out here: where the lines aiosmtpd rejects without a hook (empty,
+        a non-ASCII command word, an unknown command, an overlong line) are counted as bad
+        commands, and where what it echoes is made printable."""
+        if isinstance(status, str):
+            status = _UNSAFE_IN_REPLY.sub("?", status)
+        if isinstance(status, str) and status.startswith(_BAD_COMMAND_REPLIES):
+            self._bad_commands += 1
+            if self._bad_commands >= BAD_COMMAND_LIMIT and self.transport is not None:
+                log.warning("too many bad commands", extra={"client_ip": self._address})
+                self.services.metrics.reply(replies.code(replies.REFUSE_BAD_COMMANDS))
+                await super().push(replies.REFUSE_BAD_COMMANDS)
+                self.transport.close()
+                return
+        await super().push(status)
 
     def _timeout_cb(self) -> None:
         """Idle too long (between commands, or within DATA): say so before closing (RFC 5321
@@ -90,12 +162,16 @@ class InletSMTP(SMTP):
         """Tell a session that is not in DATA that we are going away (RFC 5321 §3.8)."""
         if self in self.state.in_data or self.transport is None:
             return
+        self.services.metrics.reply(replies.code(replies.REFUSE_DRAINING))
         self._writer.write(replies.REFUSE_DRAINING.encode("ascii") + b"\r\n")
         self.transport.close()
 
     # -- MAIL: enforce SIZE= with an enhanced status code ------------------------------
 
     async def smtp_MAIL(self, arg: str | None) -> None:
+        if self.config.require_tls and not self.submission and self._tls_protocol is None:
+            await self._answer(replies.REFUSE_TLS_REQUIRED)
+            return
         if arg:
             for param in arg.upper().split()[1:]:
                 name, _, value = param.partition("=")
@@ -111,11 +187,62 @@ class InletSMTP(SMTP):
                     return
         await super().smtp_MAIL(arg)
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        address, rest = super()._getaddr(arg)
+        if address is None and arg:
+            # RFC 5321's Domain has no trailing dot, but an absolute name is the same domain,
+            # and MTAs send it (Postfix's trivial-rewrite strips it): take it without the dot.
+            stripped = _ROOT_DOT.sub(r"\1>", arg, count=1)
+            if stripped != arg:
+                address, rest = super()._getaddr(stripped)
+        return address, rest
+
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self._tls_protocol is not None:
             await self._answer(replies.REFUSE_TLS_AGAIN)
             return
         await super().smtp_STARTTLS(arg)
+
+    async def check_auth_needed(self, caller_method: str) -> bool:
+        needed = await super().check_auth_needed(caller_method)
+        if needed:  # aiosmtpd sent REFUSE_AUTH_REQUIRED
+            self.services.metrics.reply(replies.code(replies.REFUSE_AUTH_REQUIRED))
+        return needed
+
+    # -- AUTH (submission only) ------------------------------------------------------------
+
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg: str) -> None:
+        s = self.services
+        if self._address is not None and s.auth_limiter.blocked(self._address):
+            await self._answer(replies.REFUSE_AUTH_LIMIT)
+            assert self.transport is not None
+            self.transport.close()
+            return
+        # aiosmtpd parses the exchange and hands the login to _defer_login, which keeps it
+        # here without a reply; the slow check runs in a worker thread, not in the loop.
+        self._pending_login = None
+        await super().smtp_AUTH(arg)
+        login, self._pending_login = self._pending_login, None
+        if login is None:
+            return
+        assert s.credentials is not None
+        assert self.session is not None
+        loop = asyncio.get_running_loop()
+        user = await loop.run_in_executor(
+            s.auth_executor, s.credentials.verify, login.login, login.password
+        )
+        if user is None:
+            if self._address is not None:
+                s.auth_limiter.failed(self._address)
+            log.warning("AUTH failed", extra={"client_ip": self._address})
+            await self._answer(replies.REFUSE_AUTH_FAILED)
+            return
+        self.session.authenticated = True
+        self.session.auth_data = user
+        self.session.login_data = user.encode("utf-8")
+        log.info("AUTH ok", extra={"client_ip": self._address, "auth_user": user})
+        await self.push(replies.AUTH_OK)
 
     async def _answer(self, reply: str) -> None:
         """Send one of the replies of relay.replies, counted by its code."""
@@ -274,3 +401,12 @@ class InletSMTP(SMTP):
             auth_user=login.decode() if isinstance(login, bytes) else None,
             relay=self.config.relay_id,
         )
+
+
+def _defer_login(
+    server: InletSMTP, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    """aiosmtpd's authenticator hook, called in the loop: keep the login for smtp_AUTH to
+    check off the loop, and let aiosmtpd send nothing itself."""
+    server._pending_login = auth_data if isinstance(auth_data, LoginPassword) else None
+    return AuthResult(success=False, handled=True)

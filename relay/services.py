@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from inlet.envelope import Envelope
 from inlet.message_store import MessageStore
+from relay.auth import AuthLimiter, Credentials
 from relay.budget import ByteBudget
 from relay.metrics import RelayMetrics
 
@@ -26,3 +27,10 @@ class RelayServices:
     # Called (in the event loop) after a message was stored and acknowledged: where the local
     # pipeline hooks in. The AWS pipeline is driven by S3 events instead.
     on_stored: Callable[[Envelope], None] | None = None
+    # The submission port's users (None: no submission port), the failed logins per client,
+    # and the threads that check passwords: few, since each check takes 19 MiB for a moment.
+    credentials: Credentials | None = None
+    auth_limiter: AuthLimiter = field(default_factory=AuthLimiter)
+    auth_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="auth")
+    )

@@ -69,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
         "--retention-overrides", help="domain=days,… (INLET_RETENTION_OVERRIDES)"
     )
     retention.add_argument("--json", action="store_true", help="the report as JSON")
+    auth = sub.add_parser(
+        "auth", help="submission credentials", description="submission credentials"
+    )
+    auth_sub = auth.add_subparsers(dest="auth_command", required=True)
+    auth_sub.add_parser(
+        "hash",
+        help="read a password on stdin, print its hash (auth file lines are user:<hash>)",
+        description="read a password on stdin, print its hash (auth file lines are user:<hash>)",
+    )
     return parser
 
 
@@ -79,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from inlet.cli.serve import serve  # needs the relay's dependencies
 
             return serve(args.command, vars(args))
+        if args.command == "auth":
+            from inlet.cli.auth import hash_from_stdin
+
+            return hash_from_stdin()
         from inlet.cli import commands
 
         return commands.run(args)

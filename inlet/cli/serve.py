@@ -2,11 +2,15 @@
 
 import asyncio
 import socket
+from typing import TYPE_CHECKING
 
 from inlet import settings as config
-from inlet.cli.wiring import open_adapters, remember_data_dir
+from inlet.cli.wiring import open_adapters, open_tls, remember_data_dir, secret_source
 from inlet.errors import ConfigError
 from inlet.logs import configure
+
+if TYPE_CHECKING:
+    from relay.auth import Credentials
 
 
 def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
@@ -31,6 +35,8 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
     else:
         adapters = open_adapters(settings, with_index=False)
     adapters.sweep_partials()
+    credentials = _credentials(settings)
+    tls = open_tls(settings)  # read now: missing or broken material stops the start-up
 
     async def run() -> None:
         relay = Relay(
@@ -38,6 +44,8 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
             adapters.messages,
             relay_id=socket.gethostname(),
             on_stored=runner.on_stored if runner else None,
+            credentials=credentials,
+            tls=tls,
         )
         try:
             await relay.start()
@@ -49,7 +57,12 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
         print(
             f"inlet {mode}: SMTP on {settings.smtp_host}:{relay.smtp_port}, "
             f"accepting {', '.join(settings.domains)}; storing in {adapters.where}; "
-            f"health on http://{settings.smtp_host}:{relay.health_port}/healthz",
+            f"health on http://{settings.smtp_host}:{relay.health_port}/healthz"
+            + (
+                f"; submission on {settings.smtp_host}:{relay.submission_port}"
+                if settings.submission_port is not None
+                else ""
+            ),
             flush=True,
         )
         await relay.serve_forever()
@@ -61,3 +74,15 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
             runner.close()
         adapters.close()
     return 0
+
+
+def _credentials(settings: config.Settings) -> "Credentials | None":
+    """The submission port's users, read once now (a bad file stops the start-up)."""
+    if settings.submission_port is None:
+        return None
+    from relay.auth import Credentials
+
+    source = secret_source(path=settings.auth_file, secret_id=settings.auth_secret)
+    credentials = Credentials(source.read, source=source.describe())
+    credentials.refresh()
+    return credentials

@@ -7,13 +7,18 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inlet.blobstore import BlobStore
 from inlet.blobstore.filesystem import FilesystemBlobStore
-from inlet.errors import ConfigError
+from inlet.errors import ConfigError, PermanentError
 from inlet.index import Index
 from inlet.message_store import MessageStore
+from inlet.secret_source import FileSource, SecretsManagerSource, SecretSource
 from inlet.settings import Settings
+
+if TYPE_CHECKING:
+    from relay.tls import TlsProvider
 
 log = logging.getLogger(__name__)
 INDEX_FILE = "index.sqlite3"
@@ -93,6 +98,36 @@ def open_adapters(
     up` never touches AWS). `with_index=False`: the message store only (`inlet relay`, which
     may write to a bucket with no table configured); the index is then never opened."""
     return Adapters(settings, embedded=embedded, with_index=with_index)
+
+
+def secret_source(*, path: Path | None = None, secret_id: str | None = None) -> SecretSource:
+    """Where a rotating secret is read from: a file, or a Secrets Manager secret through a
+    client configured the standard boto3 way (the task role's credentials on AWS)."""
+    if secret_id:
+        from inlet.secret_source import make_secretsmanager_client
+
+        return SecretsManagerSource(make_secretsmanager_client(), secret_id)
+    if path is None:
+        raise ValueError("a secret source needs a path or a secret id")
+    return FileSource(path)
+
+
+def open_tls(settings: Settings) -> "TlsProvider | None":
+    """The relay's STARTTLS material as the settings name it (INLET_TLS_SECRET, or
+    INLET_TLS_CERT with INLET_TLS_KEY), read once now: material that is not there or does not
+    load stops the start-up, with the source and the problem named. None: no STARTTLS."""
+    from relay.tls import TlsProvider
+
+    try:
+        if settings.tls_secret:
+            return TlsProvider.from_secret(secret_source(secret_id=settings.tls_secret))
+        if settings.tls_cert and settings.tls_key:
+            return TlsProvider.from_files(
+                secret_source(path=settings.tls_cert), secret_source(path=settings.tls_key)
+            )
+    except PermanentError as exc:
+        raise ConfigError(f"STARTTLS: {exc}") from exc
+    return None
 
 
 def remember_data_dir(data_dir: Path) -> None:

@@ -112,3 +112,30 @@ def test_concurrent_large_messages_stay_within_the_budget(store: BlobStore) -> N
         assert raw.count(bytes([65 + n]) * 78) == size // 80
     # The oldest holder may exceed the limit by what it gathers before its next flush.
     assert peak <= budget + store.max_single_put + 64 * 1024
+
+
+def test_the_proxied_source_survives_starttls(
+    fs_store: FilesystemBlobStore, tls_files: tuple[Path, Path], tls_ca: trustme.CA
+) -> None:
+    """Before: STARTTLS starts a new aiosmtpd session, which lost the PROXY data: every TLS
+    message behind the NLB named the NLB as its client."""
+    cert, key = tls_files
+    config = settings(proxy_protocol=True, tls_cert=cert, tls_key=key)
+    context = ssl.create_default_context()
+    tls_ca.configure_trust(context)
+    with running_relay(fs_store, config) as relay:
+        raw = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+        raw.sendall(proxy_v2_header("203.0.113.7", 40123, "10.0.0.5", 25))
+        smtp = smtplib.SMTP(timeout=10)
+        smtp.sock, smtp._host = raw, "relay.test"
+        smtp.file = None
+        assert smtp.getreply()[0] == 220
+        smtp.ehlo("client.test")
+        smtp.starttls(context=context)
+        smtp.ehlo("client.test")
+        assert smtp.sendmail("a@example.org", ["b@example.com"], b"Subject: t\r\n\r\nx\r\n") == {}
+        smtp.quit()
+    (key_name,) = list(fs_store.list("raw/"))
+    mid = key_name.rsplit("/", 1)[-1].removesuffix(".eml")
+    assert load_envelope(fs_store, mid).proxied_from == "203.0.113.7:40123"
+    assert load_raw(fs_store, mid).startswith(b"Received: from client.test ([203.0.113.7])")
