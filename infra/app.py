@@ -24,7 +24,9 @@ def build_app(config: EnvironmentConfig, app: cdk.App | None = None) -> cdk.App:
     app = app if app is not None else cdk.App()
     prefix = config.stack_prefix
     storage = StorageStack(app, f"{prefix}-Storage", config=config)
-    PipelineStack(app, f"{prefix}-Pipeline", config=config, storage=storage.storage)
+    PipelineStack(
+        app, f"{prefix}-Pipeline", config=config, storage=storage.storage, secrets=storage.secrets
+    )
     # cdk-nag 3 is a policy-validation plugin: synthesis fails on any unacknowledged finding,
     # errors and warnings alike.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -20,6 +20,7 @@ from infra.units import (
     MonitoringConfig,
     NetworkConfig,
     RelayServiceConfig,
+    SecretsConfig,
     StorageConfig,
 )
 
@@ -40,6 +41,9 @@ _FARGATE_MEMORY = {
 # few seconds to write its last metrics and exit.
 STOP_TIMEOUT_MARGIN_SECONDS = 15
 MAX_STOP_TIMEOUT_SECONDS = 120
+# Each relay task reads its secrets once per interval (one GetSecretValue each): a minute at the
+# least, so the calls stay few; an hour at the most, so a renewed certificate is in use soon.
+SECRETS_REFRESH_RANGE = range(60, 3600 + 1)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -74,8 +78,12 @@ class EnvironmentConfig:
     relay_min_tasks: int = 2
     relay_max_tasks: int = 4
     relay_cpu_target_percent: int = 60
-    # Also listen on 587 (submission) with the same relay; 25 is always on.
+    # Also listen on 587 (submission) with the same relay; 25 is always on. The credentials
+    # come from a Secrets Manager secret of the storage stack (docs/deploy.md).
     submission_port_enabled: bool = False
+    # Seconds between the relay's rereads of its secrets (the STARTTLS certificate and key, the
+    # submission credentials): a renewal or rotation is in use this long after it was stored.
+    secrets_refresh_seconds: int = 300
     max_message_size: int = 41_943_040  # 40 MiB, the relay's default
     # How long sessions in DATA may finish after SIGTERM; the NLB's deregistration delay equals
     # it and the task's stop timeout exceeds it.
@@ -140,6 +148,11 @@ class EnvironmentConfig:
             )
         if not 1 <= self.relay_min_tasks <= self.relay_max_tasks:
             found.append("relay tasks: need 1 <= relay_min_tasks <= relay_max_tasks")
+        if self.secrets_refresh_seconds not in SECRETS_REFRESH_RANGE:
+            found.append(
+                f"secrets_refresh_seconds must be {SECRETS_REFRESH_RANGE.start}.."
+                f"{SECRETS_REFRESH_RANGE.stop - 1}"
+            )
         if self.stop_timeout_seconds > MAX_STOP_TIMEOUT_SECONDS or self.drain_seconds < 1:
             found.append(
                 f"drain_seconds must be 1..{MAX_STOP_TIMEOUT_SECONDS - STOP_TIMEOUT_MARGIN_SECONDS}"
@@ -226,8 +239,18 @@ class EnvironmentConfig:
             drain_seconds=self.drain_seconds,
             stop_timeout_seconds=self.stop_timeout_seconds,
             submission_port_enabled=self.submission_port_enabled,
+            secrets_refresh_seconds=self.secrets_refresh_seconds,
             log_retention_days=self.log_retention_days,
             deletion_protection=self.production,
+        )
+
+    @property
+    def secrets(self) -> SecretsConfig:
+        return SecretsConfig(
+            environment=self.name,
+            hostname=self.hostname,
+            submission_port_enabled=self.submission_port_enabled,
+            production=self.production,
         )
 
     @property

@@ -1,6 +1,7 @@
-"""The deployment units: StorageStack (stateful: key, buckets, queues, table) and PipelineStack
-(stateless: network, relay service, functions, monitoring). Stateful resources live apart so
-that the pipeline can be torn down and redeployed without touching stored mail.
+"""The deployment units: StorageStack (stateful: key, buckets, queues, table, the relay's
+secrets) and PipelineStack (stateless: network, relay service, functions, monitoring). Stateful
+resources live apart so that the pipeline can be torn down and redeployed without touching
+stored mail, the certificate or the submission credentials.
 """
 
 from aws_cdk import CfnOutput, Environment, Fn, Stack
@@ -14,6 +15,7 @@ from infra.constructs.functions import Functions
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.network import Network
 from infra.constructs.relay_service import RelayService
+from infra.constructs.secrets import RelaySecrets
 from infra.constructs.storage import Storage
 from inlet import keys
 
@@ -59,6 +61,22 @@ class StorageStack(_InletStack):
         )
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
+        # The operator-supplied secrets (docs/deploy.md: how a certificate and credentials get
+        # there); their ids are what `aws secretsmanager put-secret-value` takes.
+        self.secrets = RelaySecrets(self, "Secrets", config=config.secrets)
+        CfnOutput(
+            self,
+            "TlsSecretArn",
+            description="Put the STARTTLS certificate and key here (JSON: docs/deploy.md)",
+            value=self.secrets.tls.secret_arn,
+        )
+        if self.secrets.credentials is not None:
+            CfnOutput(
+                self,
+                "CredentialsSecretArn",
+                description="Put the submission users here: one user:hash line each",
+                value=self.secrets.credentials.secret_arn,
+            )
         # CDK's own singleton that applies the bucket's notification configuration at deploy
         # time (a stack-level construct, created by add_event_notification).
         for child in self.node.children:
@@ -77,7 +95,13 @@ class StorageStack(_InletStack):
 
 class PipelineStack(_InletStack):
     def __init__(
-        self, scope: Construct, id: str, *, config: EnvironmentConfig, storage: Storage
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvironmentConfig,
+        storage: Storage,
+        secrets: RelaySecrets,
     ) -> None:
         super().__init__(scope, id, config=config)
         # The bucket as this stack uses it. Its ARN comes through the storage stack's named
@@ -101,6 +125,8 @@ class PipelineStack(_InletStack):
             private_subnets=self.network.private_subnets,
             bucket=bucket,
             key=storage.key,
+            tls_secret=secrets.tls,
+            credentials_secret=secrets.credentials,
             config=config.relay_service,
         )
         self.functions = Functions(

@@ -30,6 +30,17 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SecretsConfig:
+    environment: str
+    # The host name the certificate must be for (the MX host), named in the secret's description.
+    hostname: str
+    # The credentials secret exists only with the submission port.
+    submission_port_enabled: bool
+    # Retain the secrets when the stack is deleted (as the other stateful resources).
+    production: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class RelayServiceConfig:
     architecture: Architecture
     cpu: int
@@ -44,6 +55,8 @@ class RelayServiceConfig:
     # Past the drain deadline, so the relay can write its last metrics before SIGKILL.
     stop_timeout_seconds: int
     submission_port_enabled: bool
+    # INLET_SECRETS_REFRESH: how soon a renewed certificate or rotated credentials take effect.
+    secrets_refresh_seconds: int
     log_retention_days: int
     deletion_protection: bool
 

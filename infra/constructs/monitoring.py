@@ -212,16 +212,17 @@ class Monitoring(Construct):
     # -- metrics -------------------------------------------------------------------------
 
     def refusal_rate(self, period: Duration) -> cw.MathExpression:
-        """Refusals (4xx and 5xx) as a percentage of all replies the relay counted."""
+        """Refusals (4xx and 5xx) as a percentage of all replies the relay counted: the relay's
+        `Refused` (every refusal code of its table, summed) over that plus its 250s."""
         using: dict[str, cw.IMetric] = {
-            f"r{code}": replies(code, period=period) for code in (ACCEPTED_CODE, *REFUSAL_CODES)
+            "accepted": replies(ACCEPTED_CODE, period=period),
+            "refused": inlet_metric(relay_metrics.REFUSED, relay_metrics.SERVICE, period=period),
         }
-        filled = {name: f"FILL({name}, 0)" for name in using}
-        refused = " + ".join(filled[f"r{code}"] for code in REFUSAL_CODES)
-        total = " + ".join(filled.values())
+        total = "FILL(accepted, 0) + FILL(refused, 0)"
         return cw.MathExpression(
             expression=(
-                f"IF(({total}) >= {REFUSAL_ALARM_MIN_REPLIES}, 100 * ({refused}) / ({total}), 0)"
+                f"IF(({total}) >= {REFUSAL_ALARM_MIN_REPLIES}, "
+                f"100 * FILL(refused, 0) / ({total}), 0)"
             ),
             using_metrics=using,
             label="refused %",

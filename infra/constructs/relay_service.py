@@ -1,7 +1,14 @@
 """The SMTP relay on ECS Fargate behind an internet-facing Network Load Balancer.
 
-    client ──TCP 25 (587)──▶ NLB ──PROXY v2, TCP 2525──▶ relay tasks (private subnets)
-                              └──HTTP 8080 /healthz (health checks)──┘
+    client ──TCP 25──▶ NLB ──PROXY v2, TCP 2525──▶ relay tasks (private subnets)
+    client ──TCP 587─▶ NLB ──PROXY v2, TCP 2587──▶   (submission, when enabled)
+                        └──HTTP 8080 /healthz (health checks)──┘
+
+STARTTLS happens in the relay (it starts inside the SMTP session, so no NLB TLS listener can do
+it): the task reads its certificate and key, and the submission credentials, from the storage
+stack's Secrets Manager secrets at run time with its task role, and rereads them every
+INLET_SECRETS_REFRESH seconds. (ECS's own `secrets` injection resolves a secret once, when the
+task starts: a renewed certificate would need a redeploy.)
 
 The image is built from Dockerfile.relay (a container image asset: at synth time the build
 context is only staged into cdk.out; `cdk deploy` builds and pushes it), for ARM64 (Graviton)
@@ -17,6 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.constructs import REPO_ROOT, acknowledge, log_retention
@@ -26,8 +34,10 @@ from inlet import keys, settings
 CONTAINER_NAME = "relay"
 SMTP_PORT = 25
 SUBMISSION_PORT = 587
-# A non-root process cannot bind 25: the container listens on 2525, the NLB on 25 (and 587).
+# A non-root process cannot bind 25 or 587: the container listens on 2525 (and 2587 for
+# submission), the NLB on 25 (and 587).
 CONTAINER_SMTP_PORT = 2525
+CONTAINER_SUBMISSION_PORT = 2587
 HEALTH_PORT = 8080
 HEALTH_PATH = "/healthz"
 # The image's user (Dockerfile.relay: USER 10001:10001), repeated so ECS enforces it even if
@@ -73,9 +83,14 @@ class RelayService(Construct):
         private_subnets: ec2.SubnetSelection,
         bucket: s3.IBucket,
         key: kms.IKey,
+        tls_secret: secretsmanager.ISecret,
+        # With the submission port (config.submission_port_enabled) only.
+        credentials_secret: secretsmanager.ISecret | None,
         config: RelayServiceConfig,
     ) -> None:
         super().__init__(scope, id)
+        if config.submission_port_enabled != (credentials_secret is not None):
+            raise ValueError("the submission port and its credentials secret go together")
         cpu_architecture, platform = _PLATFORMS[config.architecture]
         retention = log_retention(config.log_retention_days)
 
@@ -125,6 +140,34 @@ class RelayService(Construct):
             )
         )
 
+        # The relay's own settings: every name comes from inlet/settings.py, so a setting renamed
+        # there fails the synthesis instead of leaving a variable nothing reads.
+        relay_settings = {
+            "domains": ",".join(config.domains),
+            "bucket": bucket.bucket_name,
+            "hostname": config.hostname,
+            "proxy_protocol": "on",
+            "smtp_port": str(CONTAINER_SMTP_PORT),
+            "health_port": str(HEALTH_PORT),
+            "drain_seconds": str(config.drain_seconds),
+            "max_message_size": str(config.max_message_size),
+            # Secret ids, not values: the relay reads the values itself, and again after
+            # every refresh interval.
+            "tls_secret": tls_secret.secret_arn,
+            "secrets_refresh": str(config.secrets_refresh_seconds),
+            "log_level": "INFO",
+        }
+        port_mappings = [
+            ecs.PortMapping(container_port=CONTAINER_SMTP_PORT, name="smtp"),
+            ecs.PortMapping(container_port=HEALTH_PORT, name="health"),
+        ]
+        if credentials_secret is not None:
+            relay_settings["submission_port"] = str(CONTAINER_SUBMISSION_PORT)
+            relay_settings["auth_secret"] = credentials_secret.secret_arn
+            port_mappings.append(
+                ecs.PortMapping(container_port=CONTAINER_SUBMISSION_PORT, name="submission")
+            )
+
         self.image = ecs.ContainerImage.from_asset(
             str(REPO_ROOT), file=DOCKERFILE, platform=platform, exclude=IMAGE_EXCLUDE
         )
@@ -137,28 +180,11 @@ class RelayService(Construct):
             # The relay writes nothing locally when INLET_BUCKET is set (and byte-code is
             # compiled into the image), so no writable volume is needed.
             readonly_root_filesystem=True,
-            # The names come from the relay's settings (inlet/settings.py): a setting renamed
-            # there fails the synthesis instead of leaving a variable nothing reads.
             environment={
-                **settings.environment(
-                    {
-                        "domains": ",".join(config.domains),
-                        "bucket": bucket.bucket_name,
-                        "hostname": config.hostname,
-                        "proxy_protocol": "on",
-                        "smtp_port": str(CONTAINER_SMTP_PORT),
-                        "health_port": str(HEALTH_PORT),
-                        "drain_seconds": str(config.drain_seconds),
-                        "max_message_size": str(config.max_message_size),
-                        "log_level": "INFO",
-                    }
-                ),
+                **settings.environment(relay_settings),
                 "AWS_REGION": Stack.of(self).region,
             },
-            port_mappings=[
-                ecs.PortMapping(container_port=CONTAINER_SMTP_PORT, name="smtp"),
-                ecs.PortMapping(container_port=HEALTH_PORT, name="health"),
-            ],
+            port_mappings=port_mappings,
             # The image has no curl; Python's urllib fails (non-zero exit) on anything but 200.
             health_check=ecs.HealthCheck(
                 command=["CMD", "python", "-c", HEALTH_CHECK_COMMAND],
@@ -219,6 +245,19 @@ class RelayService(Construct):
             )
         )
 
+        # The relay's secrets: read each one's current version, nothing else (no listing, no
+        # writing; the default aws/secretsmanager key needs no grant of its own).
+        self.task_definition.add_to_task_role_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[
+                    secret.secret_arn
+                    for secret in (tls_secret, credentials_secret)
+                    if secret is not None
+                ],
+            )
+        )
+
         # Network: the NLB has a security group open to the world on the SMTP ports; the tasks
         # accept only what comes through it (mail and the NLB's health checks).
         self.load_balancer_security_group = ec2.SecurityGroup(
@@ -233,15 +272,22 @@ class RelayService(Construct):
             "TaskSecurityGroup",
             vpc=vpc,
             description="Inlet relay tasks: SMTP and health checks from the NLB only",
-            # Egress: S3 (gateway endpoint), KMS, CloudWatch Logs and ECR over HTTPS.
+            # Egress: S3 (gateway endpoint), KMS, CloudWatch Logs, ECR and Secrets Manager over
+            # HTTPS.
             allow_all_outbound=True,
         )
-        listener_ports = [SMTP_PORT] + ([SUBMISSION_PORT] if config.submission_port_enabled else [])
-        for port in listener_ports:
+        # Listener port → the container port it forwards to.
+        forwarded = {SMTP_PORT: CONTAINER_SMTP_PORT}
+        if config.submission_port_enabled:
+            forwarded[SUBMISSION_PORT] = CONTAINER_SUBMISSION_PORT
+        for port in forwarded:
             self.load_balancer_security_group.add_ingress_rule(
                 ec2.Peer.any_ipv4(), ec2.Port.tcp(port), f"SMTP {port} from anywhere"
             )
-        for port, what in ((CONTAINER_SMTP_PORT, "SMTP"), (HEALTH_PORT, "health checks")):
+        to_task = [(CONTAINER_SMTP_PORT, "SMTP"), (HEALTH_PORT, "health checks")]
+        if config.submission_port_enabled:
+            to_task.append((CONTAINER_SUBMISSION_PORT, "submission"))
+        for port, what in to_task:
             self.load_balancer_security_group.connections.allow_to(
                 self.task_security_group, ec2.Port.tcp(port), f"{what} to the relay"
             )
@@ -283,45 +329,24 @@ class RelayService(Construct):
             security_groups=[self.load_balancer_security_group],
             deletion_protection=config.deletion_protection,
         )
-        self.target_group = elbv2.NetworkTargetGroup(
-            self,
-            "Targets",
-            vpc=vpc,
-            port=CONTAINER_SMTP_PORT,
-            protocol=elbv2.Protocol.TCP,
-            target_type=elbv2.TargetType.IP,
-            # The relay learns the client's address from the PROXY v2 header
-            # (INLET_PROXY_PROTOCOL=on), not from the TCP peer.
-            proxy_protocol_v2=True,
-            preserve_client_ip=False,
-            # The NLB stops sending new connections as soon as a task deregisters; sessions
-            # already open get as long as the relay's own drain deadline.
-            deregistration_delay=Duration.seconds(config.drain_seconds),
-            health_check=elbv2.HealthCheck(
-                enabled=True,
-                protocol=elbv2.Protocol.HTTP,
-                port=str(HEALTH_PORT),
-                path=HEALTH_PATH,
-                healthy_http_codes="200",
-                interval=Duration.seconds(10),
-                timeout=Duration.seconds(5),
-                healthy_threshold_count=2,
-                unhealthy_threshold_count=2,
-            ),
-        )
-        self.target_group.add_target(
-            self.service.load_balancer_target(
-                container_name=CONTAINER_NAME, container_port=CONTAINER_SMTP_PORT
+        # One target group per listener: the NLB forwards 25 to the relay's SMTP port and 587
+        # to its submission port (which requires STARTTLS and AUTH), never one to the other.
+        self.target_group = self._target_group("Targets", CONTAINER_SMTP_PORT, vpc, config)
+        self.submission_target_group: elbv2.NetworkTargetGroup | None = None
+        groups = {SMTP_PORT: self.target_group}
+        if config.submission_port_enabled:
+            self.submission_target_group = self._target_group(
+                "SubmissionTargets", CONTAINER_SUBMISSION_PORT, vpc, config
             )
-        )
+            groups[SUBMISSION_PORT] = self.submission_target_group
         self.listeners = [
             self.load_balancer.add_listener(
                 f"Listener{port}",
                 port=port,
                 protocol=elbv2.Protocol.TCP,
-                default_target_groups=[self.target_group],
+                default_target_groups=[group],
             )
-            for port in listener_ports
+            for port, group in groups.items()
         ]
 
         acknowledge(
@@ -329,8 +354,9 @@ class RelayService(Construct):
             {
                 "AwsSolutions-ECS2": (
                     "the environment carries configuration only (domains, bucket name, host "
-                    "name, ports, limits); the relay has no secrets: AWS access comes from the "
-                    "task role"
+                    "name, ports, limits) and the ARNs of the secrets, never their values: the "
+                    "relay reads those itself with the task role, and again every refresh "
+                    "interval, which ECS secret injection (resolved once at task start) cannot"
                 ),
             },
         )
@@ -363,3 +389,38 @@ class RelayService(Construct):
                 ),
             },
         )
+
+    def _target_group(
+        self, id: str, port: int, vpc: ec2.IVpc, config: RelayServiceConfig
+    ) -> elbv2.NetworkTargetGroup:
+        group = elbv2.NetworkTargetGroup(
+            self,
+            id,
+            vpc=vpc,
+            port=port,
+            protocol=elbv2.Protocol.TCP,
+            target_type=elbv2.TargetType.IP,
+            # The relay learns the client's address from the PROXY v2 header
+            # (INLET_PROXY_PROTOCOL=on), not from the TCP peer.
+            proxy_protocol_v2=True,
+            preserve_client_ip=False,
+            # The NLB stops sending new connections as soon as a task deregisters; sessions
+            # already open get as long as the relay's own drain deadline.
+            deregistration_delay=Duration.seconds(config.drain_seconds),
+            # Both listeners are served by the same process: its /healthz speaks for both.
+            health_check=elbv2.HealthCheck(
+                enabled=True,
+                protocol=elbv2.Protocol.HTTP,
+                port=str(HEALTH_PORT),
+                path=HEALTH_PATH,
+                healthy_http_codes="200",
+                interval=Duration.seconds(10),
+                timeout=Duration.seconds(5),
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=2,
+            ),
+        )
+        group.add_target(
+            self.service.load_balancer_target(container_name=CONTAINER_NAME, container_port=port)
+        )
+        return group

@@ -77,6 +77,7 @@ def test_configs_are_frozen_and_validated() -> None:
         "domains": (),
         "alarm_emails": ("not-an-address",),
         "parse_reserved_concurrency": 1,
+        "secrets_refresh_seconds": 10,
     }
     for field, value in broken.items():
         with pytest.raises(ValueError, match=r"environment 'staging'"):
@@ -169,9 +170,14 @@ def test_each_construct_gets_its_share_of_the_environment() -> None:
         assert config.storage.expiry_backstop_days == config.expiry_backstop_days
         assert config.network.availability_zones == config.availability_zones
         assert config.monitoring.environment == config.name
+        assert relay.secrets_refresh_seconds == config.secrets_refresh_seconds
+        assert config.secrets.submission_port_enabled is config.submission_port_enabled
+        assert config.secrets.hostname == config.hostname
+        assert config.secrets.production is config.production
         for share in (
             config.network,
             config.storage,
+            config.secrets,
             config.relay_service,
             config.functions,
             config.monitoring,

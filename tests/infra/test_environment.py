@@ -72,6 +72,16 @@ def test_the_relay_loads_its_settings_from_the_task_environment(env_synth: Synth
     assert loaded.max_message_size == config.max_message_size
     assert loaded.bucket is not None
     assert loaded.table is None
+    # STARTTLS from the storage stack's secret, reread as the environment says.
+    assert loaded.tls_secret is not None
+    assert (loaded.tls_cert, loaded.tls_key) == (None, None)
+    assert loaded.secrets_refresh == config.secrets_refresh_seconds
+    assert loaded.require_tls is False
+    if config.submission_port_enabled:
+        assert loaded.submission_port == relay.CONTAINER_SUBMISSION_PORT
+        assert loaded.auth_secret is not None
+    else:
+        assert (loaded.submission_port, loaded.auth_secret) == (None, None)
 
 
 def test_the_functions_load_their_settings_from_their_environment(env_synth: Synth) -> None:

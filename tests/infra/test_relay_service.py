@@ -73,7 +73,7 @@ def test_ports_and_environment(env_synth: Synth) -> None:
     assert {(p["ContainerPort"], p["Protocol"]) for p in container["PortMappings"]} == {
         (2525, "tcp"),
         (8080, "tcp"),
-    }
+    } | ({(2587, "tcp")} if config.submission_port_enabled else set())
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert env["INLET_DOMAINS"] == ",".join(config.domains)
     assert env["INLET_HOSTNAME"] == config.hostname
@@ -85,6 +85,20 @@ def test_ports_and_environment(env_synth: Synth) -> None:
     assert env["AWS_REGION"] == config.region
     assert flatten(env["INLET_BUCKET"]).startswith("<output:PublishOutputRefMessageBucket")
     assert "INLET_TABLE" not in env  # the relay knows nothing of the index
+    # The secrets by ARN (the relay reads their values itself), never a value.
+    assert flatten(env["INLET_TLS_SECRET"]).startswith("<output:PublishOutputRefTlsSecret")
+    assert env["INLET_SECRETS_REFRESH"] == str(config.secrets_refresh_seconds)
+    assert "INLET_TLS_CERT" not in env
+    assert "INLET_REQUIRE_TLS" not in env  # a public MX on 25 must accept plain SMTP too
+    if config.submission_port_enabled:
+        assert env["INLET_SUBMISSION_PORT"] == "2587"
+        assert flatten(env["INLET_AUTH_SECRET"]).startswith(
+            "<output:PublishOutputRefSubmissionCredentialsSecret"
+        )
+    else:
+        assert "INLET_SUBMISSION_PORT" not in env
+        assert "INLET_AUTH_SECRET" not in env
+    assert "Secrets" not in container  # not ECS injection: resolved once, at task start
 
 
 def test_stop_timeout_covers_the_drain(env_synth: Synth) -> None:
@@ -133,8 +147,10 @@ def test_the_service(env_synth: Synth) -> None:
     network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "DISABLED"
     assert all("private" in flatten(s) for s in network["Subnets"])
-    (target,) = service["LoadBalancers"]
-    assert (target["ContainerName"], target["ContainerPort"]) == (relay.CONTAINER_NAME, 2525)
+    targets = {(t["ContainerName"], t["ContainerPort"]) for t in service["LoadBalancers"]}
+    assert targets == {(relay.CONTAINER_NAME, 2525)} | (
+        {(relay.CONTAINER_NAME, 2587)} if env_synth.config.submission_port_enabled else set()
+    )
     # Autoscaling owns the task count.
     assert "DesiredCount" not in service
 
@@ -167,12 +183,18 @@ def test_the_load_balancer(env_synth: Synth) -> None:
     assert attributes["deletion_protection.enabled"] == str(env_synth.config.production).lower()
 
 
-def test_the_target_group_speaks_proxy_v2_and_checks_health_over_http(env_synth: Synth) -> None:
-    group = one(
+def test_the_target_groups_speak_proxy_v2_and_check_health_over_http(env_synth: Synth) -> None:
+    groups = resources(
         env_synth.template_json(env_synth.pipeline), "AWS::ElasticLoadBalancingV2::TargetGroup"
     )
-    props = group["Properties"]
-    assert (props["Protocol"], props["Port"], props["TargetType"]) == ("TCP", 2525, "ip")
+    ports = {group["Properties"]["Port"] for group in groups.values()}
+    assert ports == ({2525, 2587} if env_synth.config.submission_port_enabled else {2525})
+    for group in groups.values():
+        check_target_group(env_synth, group["Properties"])
+
+
+def check_target_group(env_synth: Synth, props: dict[str, Any]) -> None:
+    assert (props["Protocol"], props["TargetType"]) == ("TCP", "ip")
     attributes = {a["Key"]: a["Value"] for a in props["TargetGroupAttributes"]}
     assert attributes["proxy_protocol_v2.enabled"] == "true"
     assert attributes["deregistration_delay.timeout_seconds"] == str(env_synth.config.drain_seconds)
@@ -199,6 +221,22 @@ def test_port_587_only_when_submission_is_enabled(synth: Callable[..., Synth]) -
     assert listener_ports(synth("production")) == {25, 587}
 
 
+def test_each_listener_forwards_to_its_own_port(synth: Callable[..., Synth]) -> None:
+    # 587 must reach the submission listener (STARTTLS and AUTH required), never port 25's.
+    for synthesized, expected in (
+        (synth("staging", submission=False), {25: 2525}),
+        (synth("staging", submission=True), {25: 2525, 587: 2587}),
+    ):
+        template = synthesized.template_json(synthesized.pipeline)
+        groups = resources(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+        forwarded = {}
+        for listener in resources(template, "AWS::ElasticLoadBalancingV2::Listener").values():
+            (action,) = listener["Properties"]["DefaultActions"]
+            group = flatten(action["TargetGroupArn"]).strip("<>")
+            forwarded[listener["Properties"]["Port"]] = groups[group]["Properties"]["Port"]
+        assert forwarded == expected
+
+
 def test_security_groups(synth: Callable[..., Synth]) -> None:
     for synthesized in (synth("staging", submission=False), synth("staging", submission=True)):
         template = synthesized.template_json(synthesized.pipeline)
@@ -217,7 +255,8 @@ def test_security_groups(synth: Callable[..., Synth]) -> None:
             for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
             if flatten(r["Properties"]["GroupId"]) == f"<{task_group}.GroupId>"
         }
-        assert ingress == {(f"<{nlb_group}.GroupId>", 2525), (f"<{nlb_group}.GroupId>", 8080)}
+        ports = {2525, 8080} | ({2587} if 587 in listener_ports(synthesized) else set())
+        assert ingress == {(f"<{nlb_group}.GroupId>", port) for port in ports}
 
 
 def test_the_task_role_writes_raw_and_envelope_only(env_synth: Synth) -> None:
@@ -249,6 +288,29 @@ def test_the_task_role_writes_raw_and_envelope_only(env_synth: Synth) -> None:
     assert {a for a, _ in kms} == {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}
     assert all(r.startswith("<output:PublishOutputFnGetAttMessageKeyArn") for _, r in kms)
     services = {a.split(":")[0] for a, _ in grants(template, role)}
-    assert services == {"s3", "kms", "logs"}
+    assert services == {"s3", "kms", "logs", "secretsmanager"}
     # No managed policies on the task role.
     assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"]
+
+
+def test_the_task_role_reads_exactly_the_relay_secrets(synth: Callable[..., Synth]) -> None:
+    for synthesized in (synth("staging", submission=False), synth("staging", submission=True)):
+        template = synthesized.template_json(synthesized.pipeline)
+        role = logical_id_of(template, "AWS::IAM::Role", "RelayTaskTaskRole")
+        secrets = {(a, r) for a, r in grants(template, role) if a.startswith("secretsmanager:")}
+        expected = ["<output:PublishOutputRefTlsSecret"]
+        if synthesized.config.submission_port_enabled:
+            expected.append("<output:PublishOutputRefSubmissionCredentialsSecret")
+        # GetSecretValue only (no Describe, List or Put), each on one whole secret ARN (the
+        # secret's Ref), and on nothing else.
+        assert {a for a, _ in secrets} == {"secretsmanager:GetSecretValue"}
+        assert sorted(next(e for e in expected if r.startswith(e)) for _, r in secrets) == sorted(
+            expected
+        )
+        assert all("*" not in r for _, r in secrets)
+        # The default aws/secretsmanager key: no KMS grant beyond the message key's.
+        kms = {r for a, r in grants(template, role) if a == "kms:Decrypt"}
+        assert all(r.startswith("<output:PublishOutputFnGetAttMessageKeyArn") for r in kms)
+        # The execution role (which pulls the image) gets no secret at all.
+        execution = logical_id_of(template, "AWS::IAM::Role", "RelayTaskExecutionRole")
+        assert not {a for a, _ in grants(template, execution) if a.startswith("secretsmanager:")}
