@@ -137,17 +137,27 @@ class InletSMTP(SMTP):
         """Every reply goes out here: where the lines aiosmtpd rejects without a hook (empty,
         a non-ASCII command word, an unknown command, an overlong line) are counted as bad
         commands, and where what it echoes is made printable."""
+        if self.transport is None or self.transport.is_closing():
+            return  # hung up: a closed TLS transport would raise on the write
         if isinstance(status, str):
             status = _UNSAFE_IN_REPLY.sub("?", status)
         if isinstance(status, str) and status.startswith(_BAD_COMMAND_REPLIES):
             self._bad_commands += 1
-            if self._bad_commands >= BAD_COMMAND_LIMIT and self.transport is not None:
+            if self._bad_commands >= BAD_COMMAND_LIMIT:
                 log.warning("too many bad commands", extra={"client_ip": self._address})
                 self.services.metrics.reply(replies.code(replies.REFUSE_BAD_COMMANDS))
                 await super().push(replies.REFUSE_BAD_COMMANDS)
-                self.transport.close()
+                self._hang_up()
                 return
         await super().push(status)
+
+    def _hang_up(self) -> None:
+        """Close the connection and end the command loop with it: aiosmtpd's loop would go on
+        with lines it has already read (and, on TLS, fail on the closed transport)."""
+        assert self.transport is not None
+        self.transport.close()
+        if self._handler_coroutine is not None:
+            self._handler_coroutine.cancel()
 
     def _timeout_cb(self) -> None:
         """Idle too long (between commands, or within DATA): say so before closing (RFC 5321
@@ -188,14 +198,22 @@ class InletSMTP(SMTP):
         await super().smtp_MAIL(arg)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        address, rest = super()._getaddr(arg)
+        address, rest = self._parse_path(arg)
         if address is None and arg:
             # RFC 5321's Domain has no trailing dot, but an absolute name is the same domain,
             # and MTAs send it (Postfix's trivial-rewrite strips it): take it without the dot.
             stripped = _ROOT_DOT.sub(r"\1>", arg, count=1)
             if stripped != arg:
-                address, rest = super()._getaddr(stripped)
+                address, rest = self._parse_path(stripped)
         return address, rest
+
+    def _parse_path(self, arg: str) -> tuple[str | None, str | None]:
+        try:
+            return super()._getaddr(arg)
+        except (IndexError, ValueError):
+            # The stdlib parser aiosmtpd uses raises these, not HeaderParseError, on some
+            # malformed paths ("a@", "<", '"'): a syntax error like any other (553 / 501).
+            return None, None
 
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self._tls_protocol is not None:
@@ -216,8 +234,7 @@ class InletSMTP(SMTP):
         s = self.services
         if self._address is not None and s.auth_limiter.blocked(self._address):
             await self._answer(replies.REFUSE_AUTH_LIMIT)
-            assert self.transport is not None
-            self.transport.close()
+            self._hang_up()
             return
         # aiosmtpd parses the exchange and hands the login to _defer_login, which keeps it
         # here without a reply; the slow check runs in a worker thread, not in the loop.

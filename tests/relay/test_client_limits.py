@@ -1,13 +1,17 @@
 """Per-client limits over real sockets: sessions per address (the PROXY source when proxied),
 bad command lines of every kind, require-TLS, and the smaller protocol fixes."""
 
+import contextlib
 import io
 import json
 import smtplib
+import socket
+import ssl
 import time
 from pathlib import Path
 
 import pytest
+import trustme
 
 from inlet.blobstore.filesystem import FilesystemBlobStore
 from relay import replies
@@ -242,3 +246,51 @@ def test_an_unexpected_error_is_a_451_without_its_text(fs_store: FilesystemBlobS
         client.close()
     assert reply.startswith(replies.REFUSE_LOCAL_ERROR), reply
     assert "internals" not in reply
+
+
+def test_paths_the_address_parser_chokes_on_are_syntax_errors(
+    fs_store: FilesystemBlobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the SMTP fuzzer: the stdlib's address parser raises IndexError, not its own
+    error, on these; it escaped aiosmtpd as a 500 with the exception text (then a 451)."""
+    with running_relay(fs_store) as relay:
+        client, _ = greeted(relay.port)
+        client.cmd("EHLO client.test")
+        answers = [client.cmd(line) for line in ("MAIL FROM:a@", "MAIL FROM:<", 'VRFY "')]
+        client.cmd("MAIL FROM:<a@example.org>")
+        answers.append(client.cmd("RCPT TO:a@"))
+        client.close()
+    assert [a[:3] for a in answers] == ["553", "553", "502", "553"], answers
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_lines_pipelined_after_the_502_are_not_run_on_a_tls_session(
+    fs_store: FilesystemBlobStore,
+    tls_files: tuple[Path, Path],
+    tls_ca: trustme.CA,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by the SMTP fuzzer: after closing with 502 the command loop went on with the lines
+    already read, and on TLS each reply raised on the closed transport (an ERROR each)."""
+    cert, key = tls_files
+    context = ssl.create_default_context()
+    tls_ca.configure_trust(context)
+    with running_relay(fs_store, settings(tls_cert=cert, tls_key=key)) as relay:
+        raw = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+        raw.recv(1000)
+        raw.sendall(b"EHLO client.test\r\n")
+        time.sleep(0.2)
+        raw.recv(1000)
+        raw.sendall(b"STARTTLS\r\n")
+        raw.recv(1000)
+        tls = context.wrap_socket(raw, server_hostname="relay.test")
+        tls.sendall(b"EHLO client.test\r\n" + (b"X " + b"x" * 1100 + b"\r\n") * 7)
+        received = b""
+        with contextlib.suppress(OSError):
+            while chunk := tls.recv(4096):
+                received += chunk
+        tls.close()
+        time.sleep(0.2)
+    assert received.count(b"\r\n502 ") + received.startswith(b"502 ") == 1, received
+    assert received.rstrip().endswith(b"goodbye."), received
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
