@@ -104,7 +104,32 @@ class _Generator(BytesGenerator):
         if isinstance(payload, str):
             self.write(payload)
             return
+        if isinstance(payload, list) and msg.get_boundary() == "":
+            self._write_parts(msg, payload)
+            return
         super()._handle_multipart(msg)  # type: ignore[misc]
+
+    def _write_parts(self, msg: EmailMessage, parts: list[EmailMessage]) -> None:
+        """What the stdlib writes for a multipart, for one whose boundary is empty
+        (boundary=""; the parser split it at bare "--" lines). The stdlib takes "" for no
+        boundary: it would make up a random one and rewrite the header, so the embedded
+        message's bytes would differ from the received ones, and on every parse."""
+        texts = []
+        for part in parts:
+            buffer = self._new_buffer()  # type: ignore[attr-defined]
+            self.clone(buffer).flatten(part, unixfrom=False, linesep=self._NL)  # type: ignore[attr-defined]
+            texts.append(buffer.getvalue())
+        if msg.preamble is not None:
+            self._write_lines(msg.preamble)  # type: ignore[attr-defined]
+            self.write(self._NL)  # type: ignore[attr-defined]
+        self.write("--" + self._NL)  # type: ignore[attr-defined]
+        for number, text in enumerate(texts):
+            if number:
+                self.write(self._NL + "--" + self._NL)  # type: ignore[attr-defined]
+            self._fp.write(text)  # type: ignore[attr-defined]
+        self.write(self._NL + "----" + self._NL)  # type: ignore[attr-defined]
+        if msg.epilogue is not None:
+            self._write_lines(msg.epilogue)  # type: ignore[attr-defined]
 
 
 def _serialise(part: EmailMessage, linesep: str) -> bytes:
