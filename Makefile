@@ -13,8 +13,8 @@ WHEELS_STAMP := .build/function-wheels/.downloaded
 CDK := node_modules/.bin/cdk
 ENV ?= staging
 
-.PHONY: up test lint fmt typecheck unit bench bench-deps synth function-wheels localstack \
-	localstack-stop localstack-venvs clean
+.PHONY: up test lint fmt typecheck unit fuzz bench bench-deps bench-memory synth function-wheels \
+	localstack localstack-stop localstack-venvs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ test: $(STAMP) $(NODE_STAMP) $(WHEELS_STAMP) localstack-venvs
 unit: $(STAMP)
 	$(BIN)/pytest -m unit
 
+# Longer fuzzing than `make test` (tests/fuzz): random examples, each fuzz test for FUZZ_SECONDS
+# (or FUZZ_EXAMPLES, whichever first); a failure prints the @reproduce_failure blob that replays it.
+FUZZ_SECONDS ?= 120
+FUZZ_EXAMPLES ?= 1000000
+fuzz: $(STAMP)
+	INLET_FUZZ_SECONDS=$(FUZZ_SECONDS) INLET_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/pytest tests/fuzz -p no:cacheprovider --timeout=$$(( $(FUZZ_SECONDS) + 300 ))
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -67,6 +75,10 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/relay_bench.py
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/pipeline_latency.py
+
+# Peak RSS under concurrent large messages, idle sessions, and stalled senders (docs/performance.md).
+bench-memory: $(STAMP)
+	$(BIN)/python bench/relay_memory.py
 
 # Offline: no AWS credentials and no Docker are needed (see docs/deploy.md).
 synth: $(STAMP) $(NODE_STAMP) $(WHEELS_STAMP)
