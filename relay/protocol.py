@@ -299,20 +299,39 @@ class InletSMTP(SMTP):
 
     async def _receive(self) -> str:
         """Read DATA to its end while storing it; the reply for what became of the message."""
+        from relay.budget import Evicted
+
+        # Most of what a session holds outside the byte budget is its reader's buffer: the
+        # transport reads until that passes twice the line limit, max_size bytes per recv()
+        # (256 KiB in asyncio's socket transports). Reading at most two chunks per recv()
+        # takes 128 KiB off what a session waiting for memory keeps (docs/performance.md,
+        # "Fair memory"; one chunk per recv() breaks up chunks, and batches, too often).
+        if getattr(self.transport, "max_size", 0) > 2 * READ_SIZE:
+            self.transport.max_size = 2 * READ_SIZE  # type: ignore[union-attr]
         s = self.services
         message = s.messages.begin(mint_id())
-        writer = MessageWriter(message, s.budget, s.executor, limit=self.config.max_message_size)
-        with writer:  # leaving it by an exception aborts the message
-            await writer.add_header(self._trace_header(message))
-            started = time.monotonic()
-            scanner = DataScanner()
-            while not scanner.done:
-                content = self._scan(scanner, await self._read_chunk())
-                await writer.add(content, last=scanner.done)
-            self._reset_timeout()
-            outcome = await writer.finish(
-                self._envelope_draft(message), deadline=self.config.store_timeout
-            )
+        writer = MessageWriter(
+            message,
+            s.budget,
+            s.executor,
+            limit=self.config.max_message_size,
+            stall_timeout=self.config.stall_timeout,
+            on_evict=self._evicted,
+        )
+        try:
+            with writer:  # leaving it by an exception aborts the message
+                await writer.add_header(self._trace_header(message))
+                started = time.monotonic()
+                scanner = DataScanner()
+                while not scanner.done:
+                    content = self._scan(scanner, await self._read_chunk())
+                    await writer.add(content, last=scanner.done)
+                self._reset_timeout()
+                outcome = await writer.finish(
+                    self._envelope_draft(message), deadline=self.config.store_timeout
+                )
+        except Evicted:
+            raise DataTimeout from None  # answered 421 already, by _evicted
         return self._reply(message, outcome, time.monotonic() - started)
 
     async def _read_chunk(self) -> bytes:
@@ -327,6 +346,16 @@ class InletSMTP(SMTP):
             raise DataTimeout
         self._reset_timeout(min(self._timeout_duration, remaining))
         return chunk
+
+    def _evicted(self) -> None:
+        """The byte budget took back what this session held: in DATA, it sent nothing for
+        INLET_STALL_TIMEOUT seconds while other sessions waited for that memory. 421 4.4.2, as
+        for a timeout, and close; the writer then aborts the message (nothing is stored)."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.services.metrics.reply(replies.code(replies.REFUSE_TIMEOUT))
+        self._writer.write(replies.REFUSE_TIMEOUT.encode("ascii") + b"\r\n")
+        self.transport.close()
 
     def _scan(self, scanner: DataScanner, chunk: bytes) -> bytes | memoryview:
         content, leftover = scanner.feed(chunk)

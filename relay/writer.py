@@ -11,9 +11,13 @@ The session feeds content as it decodes it; the writer decides what becomes of i
 - **Size limit.** Content past the limit is not stored: the message is aborted at once and
   the rest of DATA is only counted off, so the refusal can be the reply at its end.
 - **Store failure.** A failed write aborts the message; the rest of DATA is discarded too.
+- **Stalls.** Given `on_evict`, the writer lets the budget evict it when it has taken nothing
+  for `stall_timeout` seconds while other sessions wait for memory (relay.budget): `on_evict`
+  is then called (the session answers and closes) and the next `add` raises `Evicted`.
+  Store calls are the relay's own waiting, never a stall.
 - **Abort.** Leaving the `with` block by an exception (a lost connection, a timeout,
-  cancellation) aborts the message, but only once the store call in flight has returned:
-  threads cannot be interrupted, and the cleanup must never race the call.
+  cancellation, eviction) aborts the message, but only once the store call in flight has
+  returned: threads cannot be interrupted, and the cleanup must never race the call.
 
 The outcome of `finish` is the stored message's envelope or why there is none (`TooLarge`,
 `NotStored`); turning that into an SMTP reply is the session's business.
@@ -54,7 +58,14 @@ class MessageWriter:
     """Writes one message; use it as a `with` block around the whole DATA phase."""
 
     def __init__(
-        self, message: IncomingMessage, budget: ByteBudget, executor: Executor, *, limit: int
+        self,
+        message: IncomingMessage,
+        budget: ByteBudget,
+        executor: Executor,
+        *,
+        limit: int,
+        stall_timeout: float | None = None,
+        on_evict: Callable[[], None] | None = None,
     ) -> None:
         self.message = message
         self._budget = budget
@@ -64,6 +75,10 @@ class MessageWriter:
         self._content_size = 0
         self._refusal: Refusal | None = None
         self._last_op: Future[Any] | None = None
+        if on_evict is not None:
+            if stall_timeout is None:
+                raise ValueError("on_evict needs a stall_timeout")
+            budget.watch(self, stall_timeout=stall_timeout, evict=on_evict)
 
     def __enter__(self) -> "MessageWriter":
         return self
@@ -144,7 +159,8 @@ class MessageWriter:
         """Run a blocking store call in a worker thread, remembering it for `abort`."""
         future = self._executor.submit(fn, *args)
         self._last_op = future
-        return await asyncio.wrap_future(future)
+        with self._budget.busy(self):
+            return await asyncio.wrap_future(future)
 
 
 def _write_and_commit(message: IncomingMessage, last: bytearray, draft: EnvelopeDraft) -> Envelope:

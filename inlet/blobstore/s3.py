@@ -170,6 +170,31 @@ def _translate(exc: Exception, what: str) -> Exception:
     return StorageError(f"S3 unreachable for {what}: {type(exc).__name__}")
 
 
+class _Body(PiecesReader):
+    """A request body over the caller's buffers whose reads are views of them. urllib3 reads
+    a body in 128 KiB blocks to send it (botocore, over plain http, in 1 MiB blocks to hash it
+    for SigV4), and io.RawIOBase.read allocates and copies each block twice: two more copies
+    of every byte, in buffers the relay's byte budget does not see, each a fresh mmap under
+    the allocator setting the relay runs with (relay.budget; docs/performance.md, "Fair
+    memory")."""
+
+    def read(self, size: int | None = -1) -> bytes | memoryview:
+        """Up to `size` bytes as a view of one piece (a short read, as RawIOBase allows); all
+        that is left, as bytes, when `size` is negative (what `read()` callers expect)."""
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(self._length), b""))
+        if self._index >= len(self._views):
+            return b""
+        view = self._views[self._index]
+        step = min(len(view) - self._offset, size)
+        block = view[self._offset : self._offset + step]
+        self._advance(step)
+        return block
+
+    def readall(self) -> bytes:
+        return bytes(self.read(-1))
+
+
 class S3BlobStore:
     """The blob store on `bucket` through `client`. `cleanup_client`, if given, makes the
     requests that remove (DeleteObject, AbortMultipartUpload) and the small listings that find
@@ -231,7 +256,7 @@ class S3BlobStore:
         digest = sha256 if sha256 is not None else hashlib.sha256(data).digest()
         # Large bodies go as a seekable file over the caller's buffer; small ones are copied
         # to bytes (a file body costs an Expect: 100-continue round trip).
-        body = PiecesReader([data]) if len(data) >= _FILE_BODY_MIN else bytes(data)
+        body = _Body([data]) if len(data) >= _FILE_BODY_MIN else bytes(data)
         try:
             self._client.put_object(
                 Bucket=self.bucket,
@@ -358,7 +383,7 @@ class S3Upload:
                 )
                 self._upload_id = created["UploadId"]
             number = len(self._parts) + 1
-            with PiecesReader(pieces) as body:
+            with _Body(pieces) as body:
                 part = client.upload_part(
                     Bucket=bucket,
                     Key=self._key,
