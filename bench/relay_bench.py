@@ -221,11 +221,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def vm_hwm_mib(pid: int) -> float:
+def status_mib(pid: int, name: str) -> float:
+    """A size field of /proc/<pid>/status (VmHWM, VmRSS, ...), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(name + ":"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
+    raise RuntimeError(f"no {name} for pid {pid}")
+
+
+def vm_hwm_mib(pid: int) -> float:
+    return status_mib(pid, "VmHWM")
 
 
 def children_cpu_seconds() -> float:

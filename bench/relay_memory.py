@@ -49,8 +49,10 @@ from relay_bench import (
     cpu_seconds,
     free_port,
     spawn,
+    status_mib,
     stdout_has,
     stop,
+    table,
     tail,
     wait_ready,
 )
@@ -119,13 +121,6 @@ class Row:
 
 
 # -- /proc ---------------------------------------------------------------------------------
-
-
-def status_mib(pid: int, name: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {name} for pid {pid}")
 
 
 async def wait_quiet(pid: int, *, quiet: float = 0.5, limit: float = 15.0) -> None:
@@ -353,8 +348,8 @@ def concurrent(args: argparse.Namespace, store: str, n: int, work: Path, moto: M
             else:
                 row.refused[result[0][:3]] += 1
         row.exact = row.ok == n and check_exact(stored_messages(relay, moto), expected)
-        if leftovers(relay):
-            row.notes.append(f"{leftovers(relay)} partial files left in .tmp/")
+        if left := leftovers(relay):
+            row.notes.append(f"{left} partial files left in .tmp/")
     finally:
         stop_relay(relay, moto, row)
     return row
@@ -453,21 +448,14 @@ def stalled(
         row.wall_s = time.monotonic() - started
         row.peak_mib = status_mib(relay.child.pid, "VmHWM")
         time.sleep(1.0)  # the closed sessions' cleanup
-        if leftovers(relay):
-            row.notes.append(f"{leftovers(relay)} partial files left in .tmp/")
+        if left := leftovers(relay):
+            row.notes.append(f"{left} partial files left in .tmp/")
     finally:
         stop_relay(relay, moto, row)
     return row
 
 
 # -- the report ----------------------------------------------------------------------------
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def cells(row: Row) -> list[str]:
