@@ -33,7 +33,7 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
             adapters.messages, adapters.index, RetentionPolicy.from_settings(settings)
         )
     else:
-        adapters = open_adapters(settings, with_index=False)
+        adapters = open_adapters(settings, with_index=False, store_deadline=settings.store_timeout)
     adapters.sweep_partials()
     credentials = _credentials(settings)
     tls = open_tls(settings)  # read now: missing or broken material stops the start-up

@@ -32,7 +32,14 @@ STATE_FILE = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "
 class Adapters:
     """The message store, and the index, opened on first use."""
 
-    def __init__(self, settings: Settings, *, embedded: bool, with_index: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedded: bool,
+        with_index: bool,
+        store_deadline: float | None,
+    ) -> None:
         self._bucket = None if embedded else settings.bucket
         self._table = None if embedded else settings.table
         self._data_dir = settings.data_dir
@@ -44,7 +51,7 @@ class Adapters:
                 "(both for AWS, neither for the local data dir)"
             )
         self._with_index = with_index
-        self.messages = MessageStore(self._blob_store(settings))
+        self.messages = MessageStore(self._blob_store(store_deadline))
 
     @property
     def where(self) -> str:
@@ -78,26 +85,32 @@ class Adapters:
             if removed:
                 log.info("removed partial files an earlier run left", extra={"count": removed})
 
-    def _blob_store(self, settings: Settings) -> BlobStore:
+    def _blob_store(self, store_deadline: float | None) -> BlobStore:
         if self._bucket:
             from inlet.blobstore.s3 import S3BlobStore, make_s3_client
 
-            if not self._with_index:
-                # The relay (the one writer without the index) answers within
-                # INLET_STORE_TIMEOUT: its S3 requests are bounded by it, so a hung S3 cannot
-                # keep a worker thread for longer. The CLI and the Lambdas keep the default.
-                return S3BlobStore.bounded(self._bucket, deadline=settings.store_timeout)
+            if store_deadline is not None:
+                return S3BlobStore.bounded(self._bucket, deadline=store_deadline)
             return S3BlobStore(make_s3_client(), self._bucket)
         return FilesystemBlobStore(self._data_dir)
 
 
 def open_adapters(
-    settings: Settings, *, embedded: bool = False, with_index: bool = True
+    settings: Settings,
+    *,
+    embedded: bool = False,
+    with_index: bool = True,
+    store_deadline: float | None = None,
 ) -> Adapters:
     """The adapters `settings` name. `embedded`: the data dir's, whatever else is set (`inlet
     up` never touches AWS). `with_index=False`: the message store only (`inlet relay`, which
-    may write to a bucket with no table configured); the index is then never opened."""
-    return Adapters(settings, embedded=embedded, with_index=with_index)
+    may write to a bucket with no table configured); the index is then never opened.
+    `store_deadline`: seconds within which the store must answer (the relay's
+    INLET_STORE_TIMEOUT): S3 requests are then bounded by it, so a hung S3 cannot keep a
+    worker thread for longer; without it, botocore's defaults (the CLI, the functions)."""
+    return Adapters(
+        settings, embedded=embedded, with_index=with_index, store_deadline=store_deadline
+    )
 
 
 def secret_source(*, path: Path | None = None, secret_id: str | None = None) -> SecretSource:
