@@ -43,52 +43,62 @@ class RelaySecrets(Construct):
         super().__init__(scope, id)
         removal = RemovalPolicy.RETAIN if config.production else RemovalPolicy.DESTROY
 
-        self.tls = secretsmanager.Secret(
-            self,
+        self.tls = self._secret(
             "Tls",
+            "tls",
             description=(
                 f"Inlet {config.environment}: STARTTLS certificate chain and private key for "
                 f'{config.hostname}, as JSON {{"{tls.CERTIFICATE_FIELD}": PEM chain, '
                 f'"{tls.PRIVATE_KEY_FIELD}": PEM key}}'
             ),
-            secret_string_value=SecretValue.unsafe_plain_text(TLS_PLACEHOLDER),
-            removal_policy=removal,
+            placeholder=TLS_PLACEHOLDER,
+            removal=removal,
+            rotation=(
+                "rotation is certificate renewal, outside Secrets Manager: the ACME client "
+                "(certbot with the Route 53 DNS challenge, docs/deploy.md) writes each renewed "
+                "certificate as a new version, and the relays reread it every refresh "
+                "interval; a rotation function cannot obtain a certificate"
+            ),
         )
-        pin_logical_id(self.tls, LOGICAL_IDS["tls"])
-        acknowledge(
-            self.tls,
-            {
-                "AwsSolutions-SMG4": (
-                    "rotation is certificate renewal, outside Secrets Manager: the ACME client "
-                    "(certbot with the Route 53 DNS challenge, docs/deploy.md) writes each renewed "
-                    "certificate as a new version, and the relays reread it every refresh "
-                    "interval; a rotation function cannot obtain a certificate"
-                )
-            },
-        )
-
         self.credentials: secretsmanager.Secret | None = None
         if config.submission_port_enabled:
-            self.credentials = secretsmanager.Secret(
-                self,
+            self.credentials = self._secret(
                 "Credentials",
+                "credentials",
                 description=(
                     f"Inlet {config.environment}: submission (port 587) credentials, one "
                     "user:hash line per user (hashes from `inlet auth hash`)"
                 ),
-                secret_string_value=SecretValue.unsafe_plain_text(CREDENTIALS_PLACEHOLDER),
-                removal_policy=removal,
+                placeholder=CREDENTIALS_PLACEHOLDER,
+                removal=removal,
+                rotation=(
+                    "the secret holds only password hashes; a password is rotated by the "
+                    "operator who shares it with the client application (a new hash "
+                    "from `inlet auth hash`, put as a new version), and the relays reread "
+                    "it every refresh interval; a rotation function could not hand the new "
+                    "password to the clients"
+                ),
             )
-            pin_logical_id(self.credentials, LOGICAL_IDS["credentials"])
-            acknowledge(
-                self.credentials,
-                {
-                    "AwsSolutions-SMG4": (
-                        "the secret holds only password hashes; a password is rotated by the "
-                        "operator who shares it with the client application (a new hash "
-                        "from `inlet auth hash`, put as a new version), and the relays reread "
-                        "it every refresh interval; a rotation function could not hand the new "
-                        "password to the clients"
-                    )
-                },
-            )
+
+    def _secret(
+        self,
+        id: str,
+        kind: str,
+        *,
+        description: str,
+        placeholder: str,
+        removal: RemovalPolicy,
+        rotation: str,
+    ) -> secretsmanager.Secret:
+        """One operator-filled secret: its placeholder, pinned logical id, and why it has no
+        Secrets Manager rotation (`rotation`, for cdk-nag)."""
+        secret = secretsmanager.Secret(
+            self,
+            id,
+            description=description,
+            secret_string_value=SecretValue.unsafe_plain_text(placeholder),
+            removal_policy=removal,
+        )
+        pin_logical_id(secret, LOGICAL_IDS[kind])
+        acknowledge(secret, {"AwsSolutions-SMG4": rotation})
+        return secret
