@@ -1,14 +1,14 @@
 """Submission credentials: the auth file's format, the KDF, `inlet auth hash`, and the
 failed-login limiter."""
 
-import subprocess
-import sys
+import io
 
 import pytest
 
 from inlet import credentials
 from inlet.errors import ConfigError
 from relay.auth import AuthLimiter, Credentials
+from tests.cli import Ran, run_cli
 
 pytestmark = pytest.mark.unit
 
@@ -68,23 +68,15 @@ def test_the_limiter_refuses_an_address_past_its_failures_until_they_age_out() -
     assert len(limiter._seen) == 2
 
 
-def test_inlet_auth_hash_reads_stdin_and_prints_one_line() -> None:
-    ran = subprocess.run(
-        [sys.executable, "-m", "inlet", "auth", "hash"],
-        input="pass word\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+def test_inlet_auth_hash_reads_stdin_and_prints_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def auth_hash(stdin: str) -> Ran:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return run_cli("auth", "hash")
+
+    ran = auth_hash("pass word\n")
+    assert ran.returncode == 0, ran.stderr
     (line,) = ran.stdout.splitlines()
     assert credentials.verify({"u": line}, "u", "pass word")
-    empty = subprocess.run(
-        [sys.executable, "-m", "inlet", "auth", "hash"],
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    empty = auth_hash("")
     assert (empty.returncode, empty.stdout) == (2, "")
     assert "no password" in empty.stderr
