@@ -109,11 +109,6 @@ class ByteBudget:
     def held(self, owner: object) -> int:
         return self._held.get(owner, 0)
 
-    @property
-    def waiting(self) -> int:
-        """How many reservations are waiting for memory."""
-        return len(self._wanted)
-
     def watch(self, owner: object, *, stall_timeout: float, evict: Callable[[], None]) -> None:
         """Let `owner` be evicted (`evict` called, what it holds forgotten) once it has made no
         progress for `stall_timeout` seconds while another reservation waits; until `release`.
@@ -239,14 +234,13 @@ class ByteBudget:
             stalled.append(owner)
         stalled.sort(key=self.held, reverse=True)
         need = self.used + sum(self._wanted.values()) - self.limit
-        evicted = 0
+        before = self.evictions
         for owner in stalled:
             if need <= 0:
                 break
             need -= self.held(owner)
             self._evict(owner)
-            evicted += 1
-        if evicted:
+        if self.evictions > before:
             self._wake_waiters()
         # Those stalled but not needed now are looked at again when more is held (reserve).
         self._arm_for_idle(after=now)
