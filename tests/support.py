@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from inlet.blobstore import BlobStore
@@ -16,6 +17,14 @@ from inlet.settings import Settings, load
 from relay.server import Relay
 
 DOMAIN = "example.com"
+# Real-world messages shared beside the checkout (../shared/corpora), read at run time only.
+SHARED_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+NO_SHARED_CORPORA = f"no shared corpora at {SHARED_CORPORA}: a plain clone has none (CI has them)"
+
+
+def shared_corpus_messages() -> list[Path]:
+    """Every *.eml in the shared corpora's messages/ directories, sorted; [] when absent."""
+    return sorted(SHARED_CORPORA.glob("*/messages/*.eml")) if SHARED_CORPORA.is_dir() else []
 
 
 def settings(**overrides: Any) -> Settings:

@@ -8,7 +8,8 @@ decoder run, so broken input gets its exact treatment and its defects.
 """
 
 import binascii
-from email import policy
+import re
+from email import errors, policy
 from email.generator import BytesGenerator
 from email.message import EmailMessage
 from io import BytesIO
@@ -18,6 +19,8 @@ from inlet.parsing.charsets import decode_text
 _IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 _UUENCODE = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
 _BASE64_SPACE = ("\n", "\r", " ", "\t")
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+_NOT_BASE64_OR_SPACE = re.compile(rb"[^A-Za-z0-9+/=\s]")
 
 
 def raw_payload(part: EmailMessage) -> object:
@@ -71,8 +74,31 @@ def decoded_bytes(part: EmailMessage) -> tuple[bytes, list[str]]:
         return payload.encode("ascii", "surrogateescape"), [f"unknown transfer encoding {cte!r}"]
     # Broken base64, 8-bit bytes in quoted-printable, uuencode: the stdlib's lenient decoders,
     # which record what they find in `part.defects`.
+    known = len(part.defects)
     decoded = part.get_payload(decode=True)
+    if cte == "base64" and any(
+        isinstance(defect, errors.InvalidBase64LengthDefect) for defect in part.defects[known:]
+    ):
+        # The stdlib gives up and returns the base64 text itself.
+        return lenient_base64(payload.encode("ascii", "surrogateescape"))
     return (decoded if isinstance(decoded, bytes) else b""), []
+
+
+def lenient_base64(encoded: bytes) -> tuple[bytes, list[str]]:
+    """What decodes of base64 that does not decode as it stands, and notes on why not:
+    characters outside the alphabet are ignored, missing padding is supplied, and a stray last
+    character (4n + 1 data characters, which nothing decodes) is dropped.
+
+    A lone sextet cannot make a byte: it is what is left of a line cut short (in transit or by
+    the sending mailer), so the bytes before it are the sender's."""
+    notes = []
+    kept = _NOT_BASE64.sub(b"", encoded)
+    if _NOT_BASE64_OR_SPACE.search(encoded):
+        notes.append("invalid base64 characters ignored")
+    if len(kept) % 4 == 1:
+        notes.append("truncated base64, the stray last character dropped")
+        kept = kept[:-1]
+    return binascii.a2b_base64(kept + b"=" * (-len(kept) % 4)), notes
 
 
 def body_text(part: EmailMessage) -> tuple[str, list[str]]:

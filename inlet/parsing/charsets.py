@@ -10,9 +10,24 @@ few broken bytes are likelier than a wrong label.
 
 import codecs
 import re
+from collections.abc import Callable
+
+from inlet.parsing.iso2022jp import decode_iso2022jp_ms
 
 _FALLBACK_ERRORS = "inlet-cp1252-fallback"
 
+# Labels in use that Python has no codec for, and the codec that reads them. RFC 1556: "-i"
+# (implicit) and "-e" (explicit) only say how bidirectional text is ordered, not its bytes.
+_LABELS = {
+    "iso-8859-6-i": "iso8859-6",
+    "iso-8859-6-e": "iso8859-6",
+    "iso-8859-8-i": "iso8859-8",
+    "iso-8859-8-e": "iso8859-8",
+    "windows-874": "cp874",
+}
+_ISO2022JP_MS = "inlet-iso-2022-jp-ms"
+# Readings that are no Python codec (strict only: a failure moves on to the next reading).
+_DECODERS: dict[str, Callable[[bytes], str]] = {_ISO2022JP_MS: decode_iso2022jp_ms}
 # WHATWG-style: what a label means in practice (each a superset of the label's codec).
 _SUPERSETS = {
     "iso8859-1": "cp1252",
@@ -23,6 +38,7 @@ _SUPERSETS = {
     "euc_kr": "cp949",
     "gb2312": "gb18030",
     "gbk": "gb18030",
+    "iso2022_jp": _ISO2022JP_MS,
 }
 # Codecs Python has that are no charset: they would interpret the text, not decode it.
 _NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "undefined", "punycode", "idna"})
@@ -45,8 +61,9 @@ def codec_name(charset: str | None) -> str | None:
     """Python's name for a MIME charset label, or None when Python does not know it."""
     if not charset:
         return None
+    label = charset.strip().strip('"').lower()
     try:
-        name = codecs.lookup(charset.strip().strip('"')).name
+        name = codecs.lookup(_LABELS.get(label, label)).name
     except (LookupError, ValueError):
         return None
     return None if name in _NOT_CHARSETS else name
@@ -71,8 +88,9 @@ def utf8_with_fallback(data: bytes) -> str:
 
 
 def _try(data: bytes, codec: str, errors: str = "strict") -> str | None:
+    decoder = _DECODERS.get(codec)
     try:
-        return data.decode(codec, errors)
+        return decoder(data) if decoder is not None else data.decode(codec, errors)
     except (UnicodeError, LookupError):
         # LookupError: a codec that is not a charset ("rot13", "base64") named as one.
         return None

@@ -11,7 +11,7 @@ from inlet.envelope import Envelope
 from inlet.parsing.headers import rfc3339
 
 # Bump when the same raw message would give a different document, so stale ones can be found.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 FIELDS: tuple[str, ...] = tuple(Document.__annotations__)
 

@@ -13,6 +13,7 @@ from inlet.parsing.headers import (
     parse_addresses,
     parse_date,
     unfold,
+    unfold_words,
 )
 
 _AddressField = Literal["from", "reply_to", "to", "cc", "bcc"]
@@ -59,14 +60,16 @@ class _Budget:
         return True
 
 
-def _decoded(name: str, value: str, budget: _Budget, defects: list[str]) -> str:
-    if "=?" not in value:
-        return value
-    if not budget.take(value):
+def _decoded(name: str, value: str, words: str, budget: _Budget, defects: list[str]) -> str:
+    """`words` (the value with its encoded words made canonical) decoded; the value as
+    received when it cannot be."""
+    if "=?" not in words:
+        return words
+    if not budget.take(words):
         defects.append(f"header {name}: too long, encoded words left as they are")
         return value
     try:
-        return decode_unstructured(value)
+        return decode_unstructured(words)
     except Exception as exc:  # the stdlib's header parser has raised on odd input
         defects.append(f"header {name}: undecodable ({type(exc).__name__})")
         return value
@@ -90,15 +93,18 @@ def headers_into(document: Document, root: EmailMessage, defects: list[str]) -> 
     budget = _Budget()
     headers: list[list[str]] = []
     values: dict[str, list[str]] = {}  # lower-case name → unfolded values, in order
+    # The same with canonical encoded words (headers.unfold_words), for fields read as text.
+    texts: dict[str, list[str]] = {}
     names: dict[str, str] = {}  # lower-case name → the spelling first seen, for notes
     for name, raw in root.raw_items():
         value, note = unfold(raw)
-        if note is not None:
-            defects.append(f"header {name}: {note}")
-        decoded = _decoded(name, value, budget, defects).rstrip()
+        words, notes = unfold_words(raw) if "=?" in raw else (value, [note] if note else [])
+        defects.extend(f"header {name}: {item}" for item in notes)
+        decoded = _decoded(name, value, words, budget, defects).rstrip()
         headers.append([name, decoded])
         key = name.lower()
         values.setdefault(key, []).append(value)
+        texts.setdefault(key, []).append(words)
         names.setdefault(key, name)
         if key == "subject" and document["subject"] is None:
             document["subject"] = decoded
@@ -109,11 +115,11 @@ def headers_into(document: Document, root: EmailMessage, defects: list[str]) -> 
             defects.append(f"header {names[key]}: {len(values[key])} instances")
 
     for key, field in _ADDRESS_FIELDS.items():
-        for value in values.get(key, ()):
+        for value in texts.get(key, ()):
             document[field].extend(_addresses(names[key], value, budget, defects))
     if "from" not in values:
         defects.append("header From: missing")
-    for value in values.get("sender", ())[:1]:
+    for value in texts.get("sender", ())[:1]:
         found = _addresses(names["sender"], value, budget, defects)
         document["sender"] = found[0] if found else None
 

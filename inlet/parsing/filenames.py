@@ -3,6 +3,10 @@
 The name a sender chose is kept as far as that is safe: its last path component only, NFC,
 letters and digits of any script, and "._-"; anything else becomes "_". Keys never depend on
 the result being safe alone: the key also carries the message id and the attachment index.
+
+A name with a directory path ("C:\\TEMP\\x.png", "../../etc/passwd") keeps its last component:
+RFC 2183 §2.3 says the receiving MUA should not respect directory path information, so it is
+no part of the name. The name as sent is not lost: path_note() gives the defect that records it.
 """
 
 import mimetypes
@@ -14,6 +18,8 @@ _MAX_EXTENSION_BYTES = 16
 # Built-in types only: a fresh MimeTypes ignores the host's /etc/mime.types, so the fallback
 # extension does not depend on where the parser runs.
 _TYPES = mimetypes.MimeTypes()
+# How much of a sender's name a defect note repeats.
+_NOTE_CHARS = 200
 
 
 def _allowed(char: str) -> bool:
@@ -42,6 +48,28 @@ def _fit(name: str) -> str:
 def default_filename(index: int, content_type: str) -> str:
     extension = _TYPES.guess_extension(content_type) or ".bin"
     return f"attachment-{index}{extension}"
+
+
+def _has_path(name: str) -> bool:
+    return "/" in name or "\\" in name
+
+
+def path_note(raw: str | None) -> str | None:
+    """The defect note for a name holding a directory path (None when it has none): the name
+    as sent, and that only its last component is used."""
+    if raw is None or not _has_path(raw):
+        return None
+    shown = raw[:_NOTE_CHARS].encode("utf-8", "replace").decode("utf-8")
+    return f"filename {shown!r} has a directory path, only its last component kept"
+
+
+def guess_type(name: str) -> str:
+    """The media type a file's name suggests (built-in table), application/octet-stream if
+    none does or the name says it is compressed (".tar.gz" is no tar file as it stands)."""
+    content_type, encoding = _TYPES.guess_type(name, strict=False)
+    if content_type is None or encoding is not None:
+        return "application/octet-stream"
+    return content_type
 
 
 def sanitize(raw: str | None) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from inlet.document import Address
 from inlet.parsing.charsets import scrub, utf8_with_fallback
+from inlet.parsing.encoded_words import canonical_words
 
 _FOLD = re.compile(r"[\r\n]")
 _MSG_ID = re.compile(r"<([^<>]*)>")
@@ -31,7 +32,18 @@ _MSG_ID = re.compile(r"<([^<>]*)>")
 
 def unfold(raw: str) -> tuple[str, str | None]:
     """A raw header value on one line, its 8-bit bytes read as UTF-8 (cp1252 where not)."""
-    value = _FOLD.sub("", raw)
+    return _eight_bit(_FOLD.sub("", raw))
+
+
+def unfold_words(raw: str) -> tuple[str, list[str]]:
+    """unfold(), with each run of RFC 2047 encoded words first decoded by Inlet's rules and
+    put back as one UTF-8 word (encoded_words.py), which the stdlib's parsers read as is."""
+    value, notes = canonical_words(_FOLD.sub("", raw))
+    value, note = _eight_bit(value)
+    return value, notes if note is None else [note, *notes]
+
+
+def _eight_bit(value: str) -> tuple[str, str | None]:
     if value.isascii():
         return value, None
     data = value.encode("ascii", "surrogateescape")

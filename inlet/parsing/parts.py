@@ -5,6 +5,10 @@
 - every other leaf part is an attachment, numbered in walk order (iter_attachments semantics
   over the whole tree), including inline images and a multipart whose boundary never appeared
   (its undivided body is kept rather than lost);
+- every multipart whose parts were found is walked, whatever its subtype: RFC 2046 §5.1.7 has
+  an unrecognised subtype ("multipart/*" included) treated as multipart/mixed, as get_body
+  does; a subtype that is no valid name is noted;
+- uuencoded files in the text body become attachments of their own, in place (uuencode.py);
 - a message/* part (an attached message, a delivery report) is one attachment holding the
   embedded message; it is not walked for bodies or attachments, only for its defects.
 
@@ -20,8 +24,9 @@ from typing import Literal, NamedTuple, Protocol
 
 from inlet.document import Attachment, Disposition, Document
 from inlet.parsing.bodies import body_text, decoded_bytes, embedded_bytes, raw_payload, release
-from inlet.parsing.filenames import safe_filename, sanitize
-from inlet.parsing.headers import decode_unstructured, unfold
+from inlet.parsing.filenames import guess_type, path_note, safe_filename, sanitize
+from inlet.parsing.headers import decode_unstructured, unfold, unfold_words
+from inlet.parsing.uuencode import UuFile, extract_uu
 
 # Decoding more of a name than can end up in a filename would only cost parsing time.
 _NAME_LIMIT = 4096
@@ -88,9 +93,15 @@ def _content_type(part: EmailMessage) -> str | None:
 
 
 def _is_container(part: EmailMessage) -> bool:
-    """A multipart whose parts were found (walked), as opposed to a leaf or a message/* part."""
-    content_type = _content_type(part)
-    return isinstance(raw_payload(part), list) and (content_type or "").startswith("multipart/")
+    """A multipart whose parts were found (walked), as opposed to a leaf or a message/* part.
+
+    The feed parser splits any multipart/<anything> with a boundary; the maintype decides."""
+    if not isinstance(raw_payload(part), list):
+        return False
+    try:
+        return part.get_content_maintype() == "multipart"
+    except Exception:  # the stdlib's header parser has raised on odd input
+        return False
 
 
 def content_into(
@@ -111,38 +122,69 @@ def content_into(
         notes: list[str] = []
         nested: list[str] = []
         field = next((name for name, body in bodies.items() if body is part), None)
-        if field is not None:
+        if field == "text":
+            text, notes = body_text(part)
+            release(part)
+            document["text"], files, more = extract_uu(text)
+            notes += more
+            for file in files:
+                notes += _save_uu(file, attachments, save_attachment)
+        elif field is not None:
             document[field], notes = body_text(part)
             release(part)
         elif _is_container(part):
+            if _content_type(part) is None:
+                notes.append("multipart subtype not recognised, walked as multipart/mixed")
             pending.extend(reversed(list(_children(part, section))))
         else:
             if isinstance(raw_payload(part), list):
                 nested = _embedded_defects(part, section)
-            index = len(attachments)
-            leaf, data, notes = _attachment(part, index, linesep)
+            leaf, data, notes = _attachment(part, len(attachments), linesep)
             release(part)
-            digest = hashlib.sha256(data).digest()
-            key = save_attachment(index, leaf.filename, data, leaf.content_type, digest)
-            size = len(data)
+            _save(leaf, data, attachments, save_attachment)
             del data
-            attachments.append(
-                {
-                    "index": index,
-                    "filename": leaf.filename,
-                    "content_type": leaf.content_type,
-                    "disposition": leaf.disposition,
-                    "content_id": leaf.content_id,
-                    "size": size,
-                    "sha256": digest.hex(),
-                    "key": key,
-                }
-            )
         label = _label(section)
         defects.extend(f"{label}: {type(defect).__name__}" for defect in part.defects)
         defects.extend(f"{label}: {note}" for note in notes)
         defects.extend(nested)
     document["attachments"] = attachments
+
+
+def _save(
+    leaf: _Leaf, data: bytes, attachments: list[Attachment], save_attachment: SaveAttachment
+) -> None:
+    """Hand attachment number len(attachments) to the store and list it."""
+    index = len(attachments)
+    digest = hashlib.sha256(data).digest()
+    key = save_attachment(index, leaf.filename, data, leaf.content_type, digest)
+    attachments.append(
+        {
+            "index": index,
+            "filename": leaf.filename,
+            "content_type": leaf.content_type,
+            "disposition": leaf.disposition,
+            "content_id": leaf.content_id,
+            "size": len(data),
+            "sha256": digest.hex(),
+            "key": key,
+        }
+    )
+
+
+def _save_uu(
+    file: UuFile, attachments: list[Attachment], save_attachment: SaveAttachment
+) -> list[str]:
+    """Store a file found uuencoded in the text body; notes on its name."""
+    content_type = guess_type(sanitize(file.name))
+    leaf = _Leaf(
+        filename=safe_filename(file.name, len(attachments), content_type),
+        content_type=content_type,
+        disposition="attachment",
+        content_id=None,
+    )
+    _save(leaf, file.data, attachments, save_attachment)
+    note = path_note(file.name)
+    return [] if note is None else [note]
 
 
 def _attachment(part: EmailMessage, index: int, linesep: str) -> tuple[_Leaf, bytes, list[str]]:
@@ -154,9 +196,14 @@ def _attachment(part: EmailMessage, index: int, linesep: str) -> tuple[_Leaf, by
         content_type = "text/plain"
         notes.append("invalid Content-Type, taken as text/plain")
     raw_name = _filename(part, notes)
+    note = path_note(raw_name)
+    if note is not None:
+        notes.append(note)
     if isinstance(raw_payload(part), list):
         if raw_name is None and content_type in _EMBEDDED_MESSAGES:
-            raw_name = f"{sanitize(_embedded_subject(part)) or 'message'}.eml"
+            # A subject is no path: "A/B test" names "A_B_test.eml", not "B_test.eml".
+            subject = (_embedded_subject(part) or "").replace("/", "_").replace("\\", "_")
+            raw_name = f"{sanitize(subject) or 'message'}.eml"
         data, more = embedded_bytes(part, linesep)
     else:
         data, more = decoded_bytes(part)
@@ -178,9 +225,38 @@ def _first_raw(part: EmailMessage, name: str) -> str | None:
     return None
 
 
+# A quoted filename= (Content-Disposition) or name= (Content-Type) parameter, as written.
+_QUOTED_NAME = {
+    "content-disposition": re.compile(r'(?i)(?:^|;)\s*filename\s*=\s*"((?:[^"\\]|\\.)*)"'),
+    "content-type": re.compile(r'(?i)(?:^|;)\s*name\s*=\s*"((?:[^"\\]|\\.)*)"'),
+}
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+def _unescaped_backslashes(part: EmailMessage, name: str) -> str:
+    """The name with its backslashes as written, when the sender did not escape them.
+
+    Windows mailers (Netscape 4 among them) wrote filename="C:\\TEMP\\x.png", each "\\"
+    unescaped; read as RFC 5322 quoted-pairs that is "C:TEMPx.png", the path glued to the
+    name. When every backslash in the quoted value precedes a character that needs no
+    escaping, the backslashes are the sender's own characters."""
+    for header in ("content-disposition", "content-type"):
+        value = _first_raw(part, header)
+        found = _QUOTED_NAME[header].search(value) if value and "\\" in value else None
+        if found is None:
+            continue
+        written = found.group(1)
+        pairs = _QUOTED_PAIR.findall(written)
+        unescaped = pairs and all(char not in '"\\' for char in pairs)
+        return written if unescaped and _QUOTED_PAIR.sub(r"\1", written) == name else name
+    return name
+
+
 def _filename(part: EmailMessage, notes: list[str]) -> str | None:
     try:
         name = part.get_filename()
+        if name and len(name) <= _NAME_LIMIT:
+            name = _unescaped_backslashes(part, name)
         if name and "=?" in name and len(name) <= _NAME_LIMIT:
             # RFC 2047 where it does not belong (an unquoted parameter): what mailers show.
             name = decode_unstructured(name)
@@ -203,9 +279,12 @@ def _disposition(part: EmailMessage) -> Disposition | None:
 
 def _embedded_subject(part: EmailMessage) -> str | None:
     for inner, _ in _children(part, ""):
-        subject = _first_raw(inner, "subject")
-        # Only the start can end up in a filename; the rest would only cost parsing time.
-        return decode_unstructured(subject[:_NAME_LIMIT]) if subject else None
+        for header, raw in inner.raw_items():
+            if header.lower() == "subject":
+                # Only the start can end up in a filename; the rest would only cost parsing time.
+                subject = unfold_words(raw[:_NAME_LIMIT])[0].strip()
+                return decode_unstructured(subject) if subject else None
+        return None
     return None
 
 

@@ -33,7 +33,7 @@ def test_public_names() -> None:
         "quarantine_document",
         "stored_document",
     ]
-    assert PARSER_VERSION == "1"
+    assert PARSER_VERSION == "2"
     assert issubclass(ParseError, PermanentError)
     recorder: SaveAttachment = Recorder()  # a plain callable satisfies the protocol
     assert callable(recorder)
