@@ -9,7 +9,7 @@ A document read back from storage is only JSON: code that receives one from outs
 index's record builders) still checks its shape at run time.
 """
 
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from inlet.envelope import EnvelopeJson, TlsJson
 
@@ -58,6 +58,8 @@ Document = TypedDict(
         "html": str | None,
         "attachments": list[Attachment],
         "defects": list[str],
+        # The SPF/DKIM/DMARC/ARC verdicts (design.md); None while none are computed.
+        "authentication": dict[str, Any] | None,
         "parsed_at": str | None,
         "parser_version": str,
     },

@@ -23,7 +23,7 @@ from functions.environment import environment, route_core_logs
 from functions.events import created_ids
 from inlet import keys
 from inlet.errors import NotFoundError
-from inlet.pipeline import parse_stored
+from inlet.pipeline import no_verdicts, parse_stored
 
 logger = Logger(service=m.PARSE_SERVICE)
 metrics = Metrics(namespace=m.NAMESPACE, service=m.PARSE_SERVICE)
@@ -35,7 +35,9 @@ def record_handler(record: SQSRecord) -> None:
     messages = environment().messages
     for message_id in created_ids(record, keys.RAW_PREFIX, logger):
         try:
-            document = parse_stored(messages, message_id, now=datetime.now(UTC))
+            document = parse_stored(
+                messages, message_id, now=datetime.now(UTC), verdicts=no_verdicts
+            )
         except NotFoundError:
             # Removed (by retention) before this delivery: nothing left to do.
             logger.warning("message gone before parsing", message_id=message_id)

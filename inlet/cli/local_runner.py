@@ -19,7 +19,7 @@ from inlet.errors import InletError
 from inlet.expiry_sweep import RetentionReport, run_retention
 from inlet.index import Index
 from inlet.message_store import MessageStore
-from inlet.pipeline import parse_stored
+from inlet.pipeline import no_verdicts, parse_stored
 from inlet.retention_policy import RetentionPolicy
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class LocalRunner:
 
     def process(self, message_id: str) -> None:
         """Parse and index one message now (in the caller's thread)."""
-        document = parse_stored(self.messages, message_id, now=self._clock())
+        document = parse_stored(self.messages, message_id, now=self._clock(), verdicts=no_verdicts)
         self.index.put(document)
 
     def catch_up(self) -> int:

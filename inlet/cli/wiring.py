@@ -14,6 +14,7 @@ from inlet.blobstore.filesystem import FilesystemBlobStore
 from inlet.errors import ConfigError, PermanentError
 from inlet.index import Index
 from inlet.message_store import MessageStore
+from inlet.pipeline import Verdicts, no_verdicts
 from inlet.secret_source import FileSource, SecretsManagerSource, SecretSource
 from inlet.settings import Settings
 
@@ -70,6 +71,11 @@ class Adapters:
 
         self._data_dir.mkdir(parents=True, exist_ok=True)
         return SqliteIndex(self._data_dir / INDEX_FILE)
+
+    @property
+    def verdicts(self) -> Verdicts:
+        """The authentication verdicts for the parse step (none computed yet)."""
+        return no_verdicts
 
     def close(self) -> None:
         if "index" in self.__dict__:

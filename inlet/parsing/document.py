@@ -39,6 +39,7 @@ def blank_document(envelope: Envelope, status: Status) -> Document:
         "html": None,
         "attachments": [],
         "defects": [],
+        "authentication": None,
         "parsed_at": None,
         "parser_version": PARSER_VERSION,
     }

@@ -11,7 +11,7 @@ from inlet.blobstore.filesystem import FilesystemBlobStore
 from inlet.cli.local_runner import LocalRunner
 from inlet.index.sqlite import SqliteIndex
 from inlet.message_store import MessageStore
-from inlet.pipeline import parse_stored
+from inlet.pipeline import no_verdicts, parse_stored
 from inlet.retention_policy import RetentionPolicy
 from tests.stored import store_message
 
@@ -57,7 +57,9 @@ def test_catch_up_processes_what_was_stored_but_not_processed(tmp_path: Path) ->
     first = pipeline(tmp_path)
     document = MessageStore(store).load_document(parsed_only.id)
     assert document is None
-    parse_stored(MessageStore(store), parsed_only.id, now=NOW)  # parsed, not yet indexed
+    parse_stored(
+        MessageStore(store), parsed_only.id, now=NOW, verdicts=no_verdicts
+    )  # parsed, not yet indexed
     first.index.close()
     second = pipeline(tmp_path)
     try:

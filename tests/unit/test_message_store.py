@@ -12,7 +12,7 @@ from inlet.blobstore import BlobStore, StorageError
 from inlet.blobstore.filesystem import FilesystemBlobStore
 from inlet.ids import mint_id
 from inlet.message_store import ENVELOPE_KEY_META, ENVELOPE_META, MessageStore
-from inlet.pipeline import parse_stored
+from inlet.pipeline import no_verdicts, parse_stored
 from tests.builders import make_draft
 from tests.cli import run_cli
 from tests.stored import store_message
@@ -32,7 +32,7 @@ WITH_ATTACHMENT = (
 def test_pieces_of_a_parsed_message_are_where_the_layout_says(store: BlobStore) -> None:
     messages = MessageStore(store)
     envelope = store_message(messages, WITH_ATTACHMENT)
-    document = parse_stored(messages, envelope.id, now=NOW)
+    document = parse_stored(messages, envelope.id, now=NOW, verdicts=no_verdicts)
     [attachment] = document["attachments"]
     assert attachment["key"] == f"attachments/{envelope.id}/0-{attachment['filename']}"
     assert "/" not in attachment["filename"]  # sanitised: the key cannot climb out
@@ -68,7 +68,7 @@ def test_an_envelope_the_store_refuses_to_read_is_quarantined(tmp_path: Path) ->
     raw = blobs.get(keys.raw_key(envelope.id)).data
     # Metadata naming a key the filesystem store refuses (reserved) is a permanent fault.
     blobs.put(keys.raw_key(envelope.id), raw, metadata={ENVELOPE_KEY_META: ".tmp/x"})
-    document = parse_stored(messages, envelope.id, now=NOW)
+    document = parse_stored(messages, envelope.id, now=NOW, verdicts=no_verdicts)
     assert document["status"] == "quarantined"
     assert "reserved key" in (document["reason"] or "")
     assert messages.load_quarantine(envelope.id) == document

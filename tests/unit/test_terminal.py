@@ -12,7 +12,7 @@ from inlet.cli.wiring import INDEX_FILE
 from inlet.ids import mint_id
 from inlet.index.sqlite import SqliteIndex
 from inlet.message_store import MessageStore
-from inlet.pipeline import index_parsed, parse_stored
+from inlet.pipeline import index_parsed, no_verdicts, parse_stored
 from tests.builders import make_draft
 from tests.cli import run_cli
 
@@ -44,7 +44,7 @@ def test_show_and_search_escape_what_the_client_wrote(tmp_path: Path) -> None:
         make_draft(id=incoming.id, helo="evil\x1b]0;pwned\x07", rcpt_to=["b@example.com"])
     )
     index = SqliteIndex(tmp_path / INDEX_FILE)
-    parse_stored(messages, incoming.id, now=datetime.now(UTC))
+    parse_stored(messages, incoming.id, now=datetime.now(UTC), verdicts=no_verdicts)
     index_parsed(messages, index, incoming.id)
     index.close()
     shown = run_cli("show", incoming.id, "--data-dir", str(tmp_path))
