@@ -15,12 +15,13 @@ envelope, parsed document, attachments, quarantine record) and the envelope rule
 Every method blocks (it does I/O); the relay calls them from a worker thread.
 """
 
+import calendar
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
 from inlet import keys
@@ -198,6 +199,42 @@ class MessageStore:
                 found.add(message_id)
         return sorted(found)
 
+    def ids_received_in(self, since: datetime | None, until: datetime | None) -> Iterator[str]:
+        """Ids of stored raw messages received in [since, until), oldest first, as listed (one
+        page at a time on S3). With `since`, only the date prefixes of the range are listed (a
+        year or month wholly inside it as one prefix), never all of raw/; `since` then needs an
+        `until`, as a range with no end would have no last prefix. Naive datetimes are UTC."""
+        since, until = _utc(since), _utc(until)
+        if since is None:
+            for message_id in self._ids(keys.RAW_PREFIX):
+                if until is not None and id_time(message_id) >= until:
+                    return  # keys sort by day, then by id: everything after is newer
+                yield message_id
+            return
+        if until is None:
+            raise ValueError("a range with a start needs an end to list by date")
+        if until <= since:
+            return
+        # `until` is exclusive: a range ending at midnight does not reach into that day.
+        last = (until - timedelta(microseconds=1)).date()
+        for prefix in _date_prefixes(since.date(), last):
+            for message_id in self._ids(keys.RAW_PREFIX + prefix):
+                if since <= id_time(message_id) < until:
+                    yield message_id
+
+    def remove_attachments_except(self, message_id: str, keep: Collection[str]) -> list[str]:
+        """Delete the message's attachment objects whose keys are not in `keep` (those its
+        current document names): what an earlier parse stored under other names or numbers,
+        or a parse that stopped before its document. Returns the keys removed."""
+        stale = [k for k in self.blobs.list(keys.attachments_prefix(message_id)) if k not in keep]
+        for key in stale:
+            self.blobs.delete(key)
+        return stale
+
+    def remove_quarantine(self, message_id: str) -> None:
+        """Delete the quarantine record of a message that has since been parsed."""
+        self.blobs.delete(keys.quarantine_key(check_id(message_id)))
+
     def remove(self, message_id: str) -> None:
         """Delete every object of a message. The raw object and its envelope go last, so
         whatever a failure leaves is found again by `ids_received_by` and removed next time."""
@@ -249,6 +286,31 @@ class MessageStore:
         except BaseException:
             upload.abort()
             raise
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def _date_prefixes(first: date, last: date) -> Iterator[str]:
+    """The fewest `YYYY/`, `YYYY/MM/` and `YYYY/MM/DD/` key prefixes (the layout of inlet.keys)
+    that cover the days from `first` to `last`, in key order: one LIST each, so a range of
+    years costs tens of requests, not one per day."""
+    day = first
+    while day <= last:
+        month_end = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        if day.month == 1 and day.day == 1 and date(day.year, 12, 31) <= last:
+            yield day.strftime("%Y/")
+            end = date(day.year, 12, 31)
+        elif day.day == 1 and month_end <= last:
+            yield day.strftime("%Y/%m/")
+            end = month_end
+        else:
+            yield day.strftime("%Y/%m/%d/")
+            end = day
+        if end == date.max:
+            return  # nothing can follow the last day a date can hold
+        day = end + timedelta(days=1)
 
 
 class IncomingMessage:

@@ -69,6 +69,19 @@ def _parser() -> argparse.ArgumentParser:
         "--retention-overrides", help="domain=days,… (INLET_RETENTION_OVERRIDES)"
     )
     retention.add_argument("--json", action="store_true", help="the report as JSON")
+    reprocess = tool(
+        "reprocess", "parse stored messages again with the current parser, then index them"
+    )
+    reprocess.add_argument("--since", help="received at or after (ISO 8601 date or time, UTC)")
+    reprocess.add_argument("--until", help="received before (ISO 8601 date or time, UTC)")
+    reprocess.add_argument(
+        "--recheck-authentication",
+        action="store_true",
+        help="compute the SPF/DKIM/DMARC/ARC verdicts again with today's DNS (default: keep "
+        "those from receipt; only documents without verdicts get them)",
+    )
+    reprocess.add_argument("--dry-run", action="store_true", help="only list what would be done")
+    reprocess.add_argument("--json", action="store_true", help="the report as JSON")
     auth = sub.add_parser(
         "auth", help="submission credentials", description="submission credentials"
     )
@@ -92,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from inlet.cli.auth import hash_from_stdin
 
             return hash_from_stdin()
+        if args.command == "reprocess":
+            from inlet.cli import reprocess
+
+            return reprocess.run(args)
         from inlet.cli import commands
 
         return commands.run(args)
