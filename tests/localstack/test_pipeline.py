@@ -49,7 +49,30 @@ def wait_searchable(deployment: Deployment, message_id: str, *args: str) -> dict
         if found and found[0]["status"] != "received":
             return found[0]
         time.sleep(0.5)
-    raise AssertionError(f"{message_id} not searchable by {args} in {SEARCHABLE_WITHIN_SECONDS} s")
+    raise AssertionError(
+        f"{message_id} not searchable by {args} in {SEARCHABLE_WITHIN_SECONDS} s; "
+        f"what the functions logged of failures:\n{function_failures(deployment)}"
+    )
+
+
+def function_failures(deployment: Deployment, per_function: int = 8) -> str:
+    """The functions' log lines that tell why an invocation failed (a failed first attempt
+    waits out the queue's visibility timeout, far past the test's wait): the diagnosis a CI
+    log needs, as the deployed functions wrote it to CloudWatch Logs."""
+    logs = deployment.client("logs")
+    lines: list[str] = []
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+    for group in groups:
+        if "Custom" in group["logGroupName"]:
+            continue  # the CDK's custom resources: deployment, not mail
+        events = logs.filter_log_events(
+            logGroupName=group["logGroupName"], filterPattern="?ERROR ?Error ?Traceback ?Task"
+        )["events"]
+        lines += [
+            f"{group['logGroupName']}: {e['message'].strip()[:2000]}"
+            for e in events[-per_function:]
+        ]
+    return "\n".join(lines) or "(nothing)"
 
 
 def show_json(deployment: Deployment, message_id: str) -> dict[str, Any]:
