@@ -6,7 +6,7 @@ so a redelivered event rewrites the same objects and records.
 """
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +20,13 @@ from inlet.parsing import ParseError, parse_message, quarantine_document
 
 log = logging.getLogger(__name__)
 
-# The authentication verdicts of a message (raw bytes as stored, complete envelope); never
+# The authentication verdicts of a message (its raw bytes as stored, in the chunks they were
+# read in: a computation that needs them whole joins them; the complete envelope); never
 # raises for DNS trouble, which is a temperror inside the verdicts.
-Verdicts = Callable[[bytes, Envelope], dict[str, Any] | None]
+Verdicts = Callable[[Sequence[bytes], Envelope], dict[str, Any] | None]
 
 
-def no_verdicts(raw: bytes, envelope: Envelope) -> None:
+def no_verdicts(raw: Sequence[bytes], envelope: Envelope) -> None:
     """What every step passes while Inlet computes no verdicts yet (SPF/DKIM/DMARC/ARC are
     issue 12's open part): documents get `authentication: null`, which `inlet reprocess`
     fills once verdicts exist."""
@@ -55,8 +56,8 @@ def parse_stored(
             envelope.id, index, safe_filename, data, content_type, sha256
         )
 
-    # The verdicts need the bytes whole (DKIM hashes the body, ARC the sets); the parser takes
-    # them as read, so they are kept on the way, and joined once the tree is gone.
+    # The verdicts need the bytes (DKIM hashes the body, ARC the sets); the parser takes them
+    # as read, so the chunks are kept on the way, not read twice.
     chunks: list[bytes] = []
 
     def kept() -> Iterator[bytes]:
@@ -76,12 +77,12 @@ def parse_stored(
         log.exception("parser raised", extra={"message_id": message_id})
         reason = f"parser raised {type(exc).__name__}: {exc}"
         return _quarantine(messages, quarantine_document(envelope, reason, now))
-    document["authentication"] = _verdicts_of(verdicts, b"".join(chunks), envelope)
+    document["authentication"] = _verdicts_of(verdicts, chunks, envelope)
     messages.save_document(message_id, document)
     return document
 
 
-def _verdicts_of(verdicts: Verdicts, raw: bytes, envelope: Envelope) -> Any:
+def _verdicts_of(verdicts: Verdicts, raw: Sequence[bytes], envelope: Envelope) -> Any:
     """The verdicts, or None (no verdicts: `inlet reprocess` can add them later) if computing
     them raised, which they never should: a fault there must not keep the message from its
     document, nor loop through retries."""

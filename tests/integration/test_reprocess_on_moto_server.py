@@ -72,7 +72,7 @@ def test_reprocess_a_range_on_s3_and_dynamodb(aws: tuple[MessageStore, DynamoInd
         document: dict[str, Any] = messages.load_document(envelope.id)  # type: ignore[assignment]
         assert document["parser_version"] == PARSER_VERSION
         raw = messages.load_raw(envelope.id)
-        assert document["authentication"] == verdicts_at_receipt(raw, envelope)
+        assert document["authentication"] == verdicts_at_receipt([raw], envelope)
         assert list(messages.blobs.list(keys.attachments_prefix(envelope.id))) == [
             keys.attachment_key(envelope.id, 0, "q2.pdf")
         ]

@@ -1,6 +1,7 @@
 """The message store over both blob-store adapters: where each piece of a message lives, the
 envelope rule, and what an unreadable envelope becomes."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from inlet import keys
 from inlet.blobstore import BlobStore, StorageError
 from inlet.blobstore.filesystem import FilesystemBlobStore
+from inlet.envelope import Envelope
 from inlet.ids import mint_id
 from inlet.message_store import ENVELOPE_KEY_META, ENVELOPE_META, MessageStore
 from inlet.pipeline import no_verdicts, parse_stored
@@ -160,3 +162,27 @@ def test_an_abort_after_a_failed_commit_retries_the_raw_object_before_the_envelo
     incoming.abort()  # now the store takes the deletes: nothing is left
     assert list(store.list(keys.RAW_PREFIX)) == []
     assert list(store.list(keys.ENVELOPE_PREFIX)) == []
+
+
+def test_the_verdicts_get_the_bytes_as_stored_and_a_failing_one_costs_no_document(
+    store: BlobStore,
+) -> None:
+    messages = MessageStore(store)
+    envelope = store_message(messages, WITH_ATTACHMENT)
+    given: list[bytes] = []
+
+    def verdicts(raw: Sequence[bytes], _: Envelope) -> dict[str, Any]:
+        given.append(b"".join(raw))
+        return {"header": "relay.test; spf=none"}
+
+    document = parse_stored(messages, envelope.id, now=NOW, verdicts=verdicts)
+    assert given == [store.get(keys.raw_key(envelope.id)).data]
+    assert document["authentication"] == {"header": "relay.test; spf=none"}
+
+    def raising(raw: Sequence[bytes], _: Envelope) -> None:
+        raise RuntimeError("a library bug")
+
+    document = parse_stored(messages, envelope.id, now=NOW, verdicts=raising)
+    assert document["status"] == "parsed"
+    assert document["authentication"] is None
+    assert messages.load_document(envelope.id) == document

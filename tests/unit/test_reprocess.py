@@ -3,7 +3,7 @@ an older parser rewritten, stale attachments and lookups gone, verdicts kept unl
 the range respected (listing only its date prefixes), a re-run changing nothing."""
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -35,18 +35,18 @@ MESSAGE = (
 )
 
 
-def verdicts_at_receipt(raw: bytes, envelope: Envelope) -> dict[str, Any]:
+def verdicts_at_receipt(raw: Sequence[bytes], envelope: Envelope) -> dict[str, Any]:
     """The verdicts an earlier parse computed: what DNS said when the message arrived."""
     return _verdicts("pass", raw, envelope)
 
 
-def verdicts_now(raw: bytes, envelope: Envelope) -> dict[str, Any]:
+def verdicts_now(raw: Sequence[bytes], envelope: Envelope) -> dict[str, Any]:
     """Stands in for today's DNS (a DKIM key rotated away since): derived from the message,
     so a verdict computed now is told apart from one kept."""
     return _verdicts("fail", raw, envelope)
 
 
-def _verdicts(result: str, raw: bytes, envelope: Envelope) -> dict[str, Any]:
+def _verdicts(result: str, raw: Sequence[bytes], envelope: Envelope) -> dict[str, Any]:
     domain = envelope.mail_from.rpartition("@")[2]
     return {
         "spf": {"result": result, "domain": domain, "helo_result": "none"},
@@ -54,7 +54,7 @@ def _verdicts(result: str, raw: bytes, envelope: Envelope) -> dict[str, Any]:
         "dmarc": {"result": result, "policy": "reject", "domain": domain},
         "arc": {"result": "none", "chain_length": 0},
         "header": f"relay.test; spf={result}; dkim={result}; dmarc={result}; arc=none "
-        f"(sha256 {hashlib.sha256(raw).hexdigest()[:12]})",
+        f"(sha256 {hashlib.sha256(b''.join(raw)).hexdigest()[:12]})",
     }
 
 
@@ -168,14 +168,14 @@ def test_verdicts_are_kept_unless_missing_or_rechecked(
 
     assert (report.authentication_kept, report.authentication_computed) == (1, 2)
     raw = messages.load_raw(kept.id)
-    assert _auth(messages, kept.id) == verdicts_at_receipt(raw, kept)
-    assert _auth(messages, never.id) == verdicts_now(raw, never)
-    assert _auth(messages, failed.id) == verdicts_now(raw, failed)
+    assert _auth(messages, kept.id) == verdicts_at_receipt([raw], kept)
+    assert _auth(messages, never.id) == verdicts_now([raw], never)
+    assert _auth(messages, failed.id) == verdicts_now([raw], failed)
 
     rechecked = run(messages, sqlite_index, recheck_authentication=True)
 
     assert (rechecked.authentication_kept, rechecked.authentication_computed) == (0, 3)
-    assert _auth(messages, kept.id) == verdicts_now(raw, kept)
+    assert _auth(messages, kept.id) == verdicts_now([raw], kept)
 
 
 def _auth(messages: MessageStore, message_id: str) -> object:

@@ -115,11 +115,13 @@ def test_recheck_authentication_recomputes_the_verdicts(
     raw = messages.load_raw(envelope.id)
 
     assert run_cli("reprocess").returncode == 0
-    assert _document(messages, envelope.id)["authentication"] == verdicts_at_receipt(raw, envelope)
+    assert _document(messages, envelope.id)["authentication"] == verdicts_at_receipt(
+        [raw], envelope
+    )
     ran = run_cli("reprocess", "--recheck-authentication", "--json")
 
     assert json.loads(ran.stdout)["authentication_computed"] == 1
-    assert _document(messages, envelope.id)["authentication"] == verdicts_now(raw, envelope)
+    assert _document(messages, envelope.id)["authentication"] == verdicts_now([raw], envelope)
 
 
 def test_dry_run_lists_the_range_and_changes_nothing(
