@@ -21,8 +21,8 @@ message at a time, as listed: memory does not grow with the range.
 """
 
 import logging
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
@@ -82,18 +82,7 @@ class ReprocessReport:
         self.attachments_removed += len(outcome.removed)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "parser_version": self.parser_version,
-            "examined": self.examined,
-            "parsed": self.parsed,
-            "quarantined": self.quarantined,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "authentication_kept": self.authentication_kept,
-            "authentication_computed": self.authentication_computed,
-            "attachments_removed": self.attachments_removed,
-            "failed_ids": list(self.failed_ids),
-        }
+        return asdict(self)
 
 
 def ids_in_range(
@@ -188,7 +177,7 @@ class _Chosen:
         self._previous = previous
         self.source: AuthenticationSource | None = None
 
-    def __call__(self, raw: bytes, envelope: Envelope) -> Any:
+    def __call__(self, raw: Sequence[bytes], envelope: Envelope) -> Any:
         if self._previous is not None:
             self.source = "kept"
             return self._previous
