@@ -238,8 +238,7 @@ class MessageStore:
     def remove(self, message_id: str) -> None:
         """Delete every object of a message. The raw object and its envelope go last, so
         whatever a failure leaves is found again by `ids_received_by` and removed next time."""
-        for key in list(self.blobs.list(keys.attachments_prefix(message_id))):
-            self.blobs.delete(key)
+        self.remove_attachments_except(message_id, ())
         for key in (
             keys.parsed_key(message_id),
             keys.quarantine_key(message_id),
