@@ -133,8 +133,8 @@ def _search(index: Index, args: argparse.Namespace) -> int:
     page = index.search(
         field,
         value,
-        since=_instant(args.since, "--since"),
-        until=_instant(args.until, "--until"),
+        since=instant(args.since, "--since"),
+        until=instant(args.until, "--until"),
         limit=args.limit,
         cursor=args.cursor,
     )
@@ -161,7 +161,7 @@ def _hold(messages: MessageStore, index: Index, command: str, message_id: str) -
     return 0
 
 
-def _instant(text: str | None, flag: str) -> datetime | None:
+def instant(text: str | None, flag: str) -> datetime | None:
     if not text:
         return None
     try:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from inlet import settings as config
-from inlet.cli.commands import _instant
+from inlet.cli.commands import instant
 from inlet.cli.wiring import find_data_dir, open_adapters
 from inlet.errors import ConfigError
 from inlet.ids import id_time
@@ -24,8 +24,8 @@ from inlet.reprocess import ReprocessReport, ids_in_range, reprocess
 
 
 def run(args: argparse.Namespace) -> int:
-    since = _instant(args.since, "--since")
-    until = _instant(args.until, "--until")
+    since = instant(args.since, "--since")
+    until = instant(args.until, "--until")
     if since is not None and until is not None and until <= since:
         raise ConfigError(f"--until ({args.until}) must be after --since ({args.since})")
     settings = config.load(
