@@ -4,6 +4,7 @@ Resolved once at start-up (flag > environment > default for the command) into a 
 Settings; anything invalid is a ConfigError with a one-line message naming the setting.
 """
 
+import ipaddress
 import os
 import re
 import socket
@@ -108,6 +109,11 @@ OPTIONS: tuple[Option, ...] = (
         "300",
         "300",
     ),
+    Option(
+        "dns_resolver",
+        "host[:port] ([v6]:port) of the resolver for SPF/DKIM/DMARC/ARC lookups "
+        "(default: the system's)",
+    ),
     Option("bucket", "S3 bucket; unset = embedded adapters"),
     Option("table", "DynamoDB table; unset = embedded adapters"),
     Option("data_dir", "embedded adapters' directory", "./inlet-data", "./inlet-data"),
@@ -160,6 +166,7 @@ class Settings:
     auth_file: Path | None
     auth_secret: str | None
     secrets_refresh: float
+    dns_resolver: tuple[str, int] | None
     bucket: str | None
     table: str | None
     data_dir: Path
@@ -290,6 +297,7 @@ def load(
         auth_file=Path(auth_file) if auth_file else None,
         auth_secret=auth_secret,
         secrets_refresh=number("secrets_refresh", 1),
+        dns_resolver=_resolver(raw["dns_resolver"], name("dns_resolver")),
         bucket=raw["bucket"],
         table=raw["table"],
         data_dir=Path(raw["data_dir"] or "./inlet-data"),
@@ -315,6 +323,31 @@ def _domains(text: str | None, label: str) -> tuple[str, ...]:
         if not _DOMAIN.match(ascii_name):
             raise ConfigError(f"{label}: {domain!r} is not a domain name")
     return domains
+
+
+def _resolver(text: str | None, label: str) -> tuple[str, int] | None:
+    """`192.0.2.53`, `192.0.2.53:5353`, `2001:db8::53` or `[2001:db8::53]:5353`: an address,
+    not a name (the resolver is what would look a name up)."""
+    if not text or not text.strip():
+        return None
+    text = text.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ConfigError(f"{label}: expected [address]:port, got {text!r}")
+        port = rest[1:] if rest else "53"
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"{label}: {host!r} is not an IP address (the resolver's address, e.g. 127.0.0.1:53)"
+        ) from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{label}: port must be 1 to 65535, got {port!r}")
+    return str(address), int(port)
 
 
 def _overrides(text: str | None, label: str) -> dict[str, int]:

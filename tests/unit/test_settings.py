@@ -69,3 +69,35 @@ def test_submission_with_a_secret_for_tls_and_credentials() -> None:
     s = load("relay", {"domains": "example.com"}, env={**env, "INLET_AUTH_SECRET": "inlet/auth"})
     assert (s.submission_port, s.tls_secret, s.auth_secret) == (587, "inlet/tls", "inlet/auth")
     assert (s.max_sessions_per_ip, s.require_tls, s.secrets_refresh) == (20, False, 300)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", None),
+        ("192.0.2.53", ("192.0.2.53", 53)),
+        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+        ("2001:db8::53", ("2001:db8::53", 53)),
+        ("[2001:db8::53]:5353", ("2001:db8::53", 5353)),
+        ("[::1]", ("::1", 53)),
+    ],
+)
+def test_the_dns_resolver_is_an_address_with_an_optional_port(
+    value: str, expected: tuple[str, int] | None
+) -> None:
+    assert load("up", {}, env={"INLET_DNS_RESOLVER": value}).dns_resolver == expected
+    assert load("tool", {"dns_resolver": value or None}, env={}).dns_resolver == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("dns.example.com", r"'dns.example.com' is not an IP address"),
+        ("127.0.0.1:0", "port must be 1 to 65535"),
+        ("127.0.0.1:dns", "port must be 1 to 65535"),
+        ("[::1]5353", r"expected \[address\]:port"),
+    ],
+)
+def test_a_bad_dns_resolver_is_refused_with_the_setting_named(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"INLET_DNS_RESOLVER \(--dns-resolver\): {message}"):
+        load("up", {}, env={"INLET_DNS_RESOLVER": value})
