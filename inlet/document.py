@@ -9,8 +9,9 @@ A document read back from storage is only JSON: code that receives one from outs
 index's record builders) still checks its shape at run time.
 """
 
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
+from inlet.authentication.results import Authentication
 from inlet.envelope import EnvelopeJson, TlsJson
 
 Status = Literal["stored", "parsed", "quarantined"]
@@ -58,8 +59,8 @@ Document = TypedDict(
         "html": str | None,
         "attachments": list[Attachment],
         "defects": list[str],
-        # The SPF/DKIM/DMARC/ARC verdicts (design.md); None while none are computed.
-        "authentication": dict[str, Any] | None,
+        # The SPF/DKIM/DMARC/ARC verdicts (design.md); None when none were computed.
+        "authentication": Authentication | None,
         "parsed_at": str | None,
         "parser_version": str,
     },

@@ -8,8 +8,8 @@ so a redelivered event rewrites the same objects and records.
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
+from inlet.authentication.results import Authentication
 from inlet.document import Document
 from inlet.envelope import Envelope
 from inlet.errors import InletError, NotFoundError
@@ -23,13 +23,13 @@ log = logging.getLogger(__name__)
 # The authentication verdicts of a message (its raw bytes as stored, in the chunks they were
 # read in: a computation that needs them whole joins them; the complete envelope); never
 # raises for DNS trouble, which is a temperror inside the verdicts.
-Verdicts = Callable[[Sequence[bytes], Envelope], dict[str, Any] | None]
+# inlet.authentication.Authenticator is the one that asks DNS.
+Verdicts = Callable[[Sequence[bytes], Envelope], Authentication | None]
 
 
 def no_verdicts(raw: Sequence[bytes], envelope: Envelope) -> None:
-    """What every step passes while Inlet computes no verdicts yet (SPF/DKIM/DMARC/ARC are
-    issue 12's open part): documents get `authentication: null`, which `inlet reprocess`
-    fills once verdicts exist."""
+    """No verdicts (`authentication: null`, which `inlet reprocess` fills later): for tests
+    and tools that must not ask DNS."""
     return None
 
 
@@ -82,7 +82,9 @@ def parse_stored(
     return document
 
 
-def _verdicts_of(verdicts: Verdicts, raw: Sequence[bytes], envelope: Envelope) -> Any:
+def _verdicts_of(
+    verdicts: Verdicts, raw: Sequence[bytes], envelope: Envelope
+) -> Authentication | None:
     """The verdicts, or None (no verdicts: `inlet reprocess` can add them later) if computing
     them raised, which they never should: a fault there must not keep the message from its
     document, nor loop through retries."""

@@ -15,6 +15,13 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints, is
 
 import pytest
 
+from inlet.authentication.results import (
+    ArcVerdict,
+    Authentication,
+    DkimVerdict,
+    DmarcVerdict,
+    SpfVerdict,
+)
 from inlet.document import Address, Attachment, Document, Status
 from inlet.envelope import EnvelopeJson, TlsJson
 from inlet.parsing.document import FIELDS
@@ -119,12 +126,18 @@ def _object(node: Mapping[str, Any]) -> Mapping[str, Any]:
     return node
 
 
+AUTHENTICATION = _object(SCHEMA["$defs"]["authentication"])
 TYPED_DICTS: dict[str, tuple[Any, Mapping[str, Any]]] = {
     "Document": (Document, SCHEMA),
     "Address": (Address, _object(SCHEMA["$defs"]["address"])),
     "Attachment": (Attachment, _object(SCHEMA["$defs"]["attachment"])),
     "EnvelopeJson": (EnvelopeJson, _object(SCHEMA["$defs"]["envelope"])),
     "TlsJson": (TlsJson, _object(SCHEMA["$defs"]["envelope"]["properties"]["tls"])),
+    "Authentication": (Authentication, AUTHENTICATION),
+    "SpfVerdict": (SpfVerdict, AUTHENTICATION["properties"]["spf"]),
+    "DkimVerdict": (DkimVerdict, AUTHENTICATION["properties"]["dkim"]["items"]),
+    "DmarcVerdict": (DmarcVerdict, AUTHENTICATION["properties"]["dmarc"]),
+    "ArcVerdict": (ArcVerdict, AUTHENTICATION["properties"]["arc"]),
 }
 
 
