@@ -13,6 +13,7 @@ from inlet.cli.wiring import open_adapters
 from inlet.errors import ConfigError
 from inlet.index import Index
 from inlet.message_store import MessageStore
+from inlet.pipeline import Verdicts
 from inlet.retention_policy import RetentionPolicy
 
 
@@ -21,6 +22,7 @@ class Environment:
     messages: MessageStore
     index: Index
     policy: RetentionPolicy
+    verdicts: Verdicts
 
 
 @functools.cache
@@ -35,6 +37,7 @@ def environment() -> Environment:
         messages=adapters.messages,
         index=adapters.index,
         policy=RetentionPolicy.from_settings(settings),
+        verdicts=adapters.verdicts,
     )
 
 

@@ -23,7 +23,7 @@ from functions.environment import environment, route_core_logs
 from functions.events import created_ids
 from inlet import keys
 from inlet.errors import NotFoundError
-from inlet.pipeline import no_verdicts, parse_stored
+from inlet.pipeline import parse_stored
 
 logger = Logger(service=m.PARSE_SERVICE)
 metrics = Metrics(namespace=m.NAMESPACE, service=m.PARSE_SERVICE)
@@ -32,11 +32,11 @@ route_core_logs(logger)
 
 
 def record_handler(record: SQSRecord) -> None:
-    messages = environment().messages
+    env = environment()
     for message_id in created_ids(record, keys.RAW_PREFIX, logger):
         try:
             document = parse_stored(
-                messages, message_id, now=datetime.now(UTC), verdicts=no_verdicts
+                env.messages, message_id, now=datetime.now(UTC), verdicts=env.verdicts
             )
         except NotFoundError:
             # Removed (by retention) before this delivery: nothing left to do.

@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 
 from inlet import settings as config
+from inlet.authentication.results import Authentication
 from inlet.cli.terminal import printable
 from inlet.cli.verify import verify
 from inlet.cli.wiring import find_data_dir, open_adapters
@@ -115,11 +116,31 @@ def _show(messages: MessageStore, index: Index, args: argparse.Namespace) -> int
         _say(f"subject:     {document['subject'] or ''}")
         _say(f"date:        {document['date'] or ''}")
         _say(f"message_id:  {document['message_id'] or ''}")
+        for line in _verdict_lines(document.get("authentication")):
+            _say(line)
         for item in document["attachments"]:
             _say(f"attachment:  {item['filename']} ({item['content_type']}, {item['size']} B)")
         if document["defects"]:
             _say(f"defects:     {'; '.join(document['defects'])}")
     return 0
+
+
+def _verdict_lines(verdicts: Authentication | None) -> list[str]:
+    if not verdicts:
+        return ["verdicts:    none computed (`inlet reprocess --recheck-authentication` adds them)"]
+    spf, dmarc, arc = verdicts["spf"], verdicts["dmarc"], verdicts["arc"]
+    signatures = "; ".join(
+        f"{sig['result']} {sig['domain'] or '?'} s={sig['selector'] or '?'}"
+        for sig in verdicts["dkim"]
+    )
+    policy = f" (p={dmarc['policy']})" if dmarc["policy"] else ""
+    chain = f" ({arc['chain_length']} sets)" if arc["chain_length"] else ""
+    return [
+        f"spf:         {spf['result']} {spf['domain'] or ''} (helo {spf['helo_result']})",
+        f"dkim:        {signatures or 'none (unsigned)'}",
+        f"dmarc:       {dmarc['result']}{policy} {dmarc['domain'] or ''}".rstrip(),
+        f"arc:         {arc['result']}{chain}",
+    ]
 
 
 def _search(index: Index, args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from inlet.errors import InletError
 from inlet.expiry_sweep import RetentionReport, run_retention
 from inlet.index import Index
 from inlet.message_store import MessageStore
-from inlet.pipeline import no_verdicts, parse_stored
+from inlet.pipeline import Verdicts, parse_stored
 from inlet.retention_policy import RetentionPolicy
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class LocalRunner:
         index: Index,
         policy: RetentionPolicy,
         *,
+        verdicts: Verdicts,
         retention_interval: float = RETENTION_INTERVAL,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -41,6 +42,7 @@ class LocalRunner:
         self.index = index
         self.policy = policy
         self._clock = clock
+        self._verdicts = verdicts
         self._interval = retention_interval
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
         self._stop = threading.Event()
@@ -59,7 +61,9 @@ class LocalRunner:
 
     def process(self, message_id: str) -> None:
         """Parse and index one message now (in the caller's thread)."""
-        document = parse_stored(self.messages, message_id, now=self._clock(), verdicts=no_verdicts)
+        document = parse_stored(
+            self.messages, message_id, now=self._clock(), verdicts=self._verdicts
+        )
         self.index.put(document)
 
     def catch_up(self) -> int:

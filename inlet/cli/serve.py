@@ -30,7 +30,10 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
         remember_data_dir(settings.data_dir)
         adapters = open_adapters(settings, embedded=True)
         runner = LocalRunner(
-            adapters.messages, adapters.index, RetentionPolicy.from_settings(settings)
+            adapters.messages,
+            adapters.index,
+            RetentionPolicy.from_settings(settings),
+            verdicts=adapters.verdicts,
         )
     else:
         adapters = open_adapters(settings, with_index=False, store_deadline=settings.store_timeout)

@@ -14,7 +14,7 @@ from inlet.blobstore.filesystem import FilesystemBlobStore
 from inlet.errors import ConfigError, PermanentError
 from inlet.index import Index
 from inlet.message_store import MessageStore
-from inlet.pipeline import Verdicts, no_verdicts
+from inlet.pipeline import Verdicts
 from inlet.secret_source import FileSource, SecretsManagerSource, SecretSource
 from inlet.settings import Settings
 
@@ -44,6 +44,8 @@ class Adapters:
         self._bucket = None if embedded else settings.bucket
         self._table = None if embedded else settings.table
         self._data_dir = settings.data_dir
+        self._dns_resolver = settings.dns_resolver
+        self._hostname = settings.hostname
         # The message store and the index live in the same place: both in AWS, or both local.
         # Checked before anything is opened; the relay alone writes to a bucket without one.
         if with_index and bool(self._bucket) != bool(self._table):
@@ -72,10 +74,16 @@ class Adapters:
         self._data_dir.mkdir(parents=True, exist_ok=True)
         return SqliteIndex(self._data_dir / INDEX_FILE)
 
-    @property
+    @functools.cached_property
     def verdicts(self) -> Verdicts:
-        """The authentication verdicts for the parse step (none computed yet)."""
-        return no_verdicts
+        """The parse step's SPF/DKIM/DMARC/ARC verdicts: DNS through INLET_DNS_RESOLVER (else
+        the system's resolver), one cache for the process; authserv-id = INLET_HOSTNAME."""
+        from inlet.authentication import Authenticator
+        from inlet.dns.cache import CachingResolver
+        from inlet.dns.dnspython import DnspythonResolver
+
+        resolver = CachingResolver(DnspythonResolver(self._dns_resolver))
+        return Authenticator(resolver, authserv_id=self._hostname)
 
     def close(self) -> None:
         if "index" in self.__dict__:

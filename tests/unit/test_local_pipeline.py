@@ -33,6 +33,7 @@ def pipeline(data: Path, days: int = 30, **overrides: int) -> LocalRunner:
         MessageStore(FilesystemBlobStore(data)),
         SqliteIndex(data / "index.sqlite3"),
         RetentionPolicy(days, overrides),
+        verdicts=no_verdicts,
     )
 
 
@@ -94,7 +95,10 @@ def test_a_failed_step_leaves_the_message_for_the_next_catch_up(tmp_path: Path) 
     store = FilesystemBlobStore(tmp_path)
     index = SqliteIndex(tmp_path / "index.sqlite3")
     broken = LocalRunner(
-        MessageStore(FailingPuts(store, keys.PARSED_PREFIX)), index, RetentionPolicy(30)
+        MessageStore(FailingPuts(store, keys.PARSED_PREFIX)),
+        index,
+        RetentionPolicy(30),
+        verdicts=no_verdicts,
     )  # type: ignore[arg-type]
     envelope = store_message(store, MESSAGE)
     broken.on_stored(envelope)
