@@ -256,6 +256,7 @@ class EnvironmentConfig:
     @property
     def functions(self) -> FunctionsConfig:
         return FunctionsConfig(
+            hostname=self.hostname,
             retention_days=self.retention_days,
             retention_overrides=self.retention_overrides_value,
             retention_schedule=self.retention_schedule,

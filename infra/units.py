@@ -63,6 +63,8 @@ class RelayServiceConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class FunctionsConfig:
+    # The Authentication-Results authserv-id of the parse function's verdicts: the relay's name.
+    hostname: str
     retention_days: int
     # The INLET_RETENTION_OVERRIDES value, e.g. `legal.example.com=3650,tmp.example.com=7`.
     retention_overrides: str

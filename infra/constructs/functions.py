@@ -102,6 +102,7 @@ class Functions(Construct):
                     "retention_days": str(config.retention_days),
                     "retention_overrides": config.retention_overrides,
                     "log_level": "INFO",
+                    "hostname": config.hostname,
                 }
             ),
             "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
@@ -185,6 +186,11 @@ class Functions(Construct):
                 resources=[log_group.log_group_arn],
             )
         )
+        # No VPC, on purpose: the parse function's verdicts ask public DNS (SPF, DKIM keys, DMARC
+        # records), which a function outside a VPC reaches through the Lambda service's own
+        # resolver, with no NAT gateway in the path to fail or pay for per GB; nothing else
+        # the functions use is in the VPC (S3, SQS and DynamoDB answer on their regional
+        # endpoints, with IAM). docs/deploy.md, "DNS for the verdicts".
         function = lambda_.Function(
             self,
             id,

@@ -1,5 +1,7 @@
 """The three Lambdas: runtime, architecture, code, configuration, triggers and roles."""
 
+import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,10 +54,27 @@ def test_runtime_architecture_handler_and_no_layer(env_synth: Synth) -> None:
     assert SPECS["Parse"].memory_mib == 1024
 
 
-def test_handlers_exist_in_the_code_package(env_synth: Synth) -> None:
-    files = env_synth.assets(env_synth.pipeline)["files"]
+def code_package(synth: Synth) -> Path:
+    """The functions' code asset as synth staged it in the cloud assembly."""
+    files = synth.assets(synth.pipeline)["files"]
     (code,) = [f for f in files.values() if f["displayName"].startswith("Functions/")]
-    package = env_synth.outdir / code["source"]["path"]
+    return synth.outdir / code["source"]["path"]
+
+
+EM_AARCH64 = 183
+
+
+def elf_machine(path: Path) -> int:
+    """e_machine of a 64-bit little-endian ELF file (what the arm64 Lambda can load)."""
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", path
+    assert header[4:6] == b"\x02\x01", path  # ELFCLASS64, ELFDATA2LSB
+    (machine,) = struct.unpack_from("<H", header, 18)
+    return int(machine)
+
+
+def test_handlers_exist_in_the_code_package(env_synth: Synth) -> None:
+    package = code_package(env_synth)
     # The core, the handlers and their pinned dependencies: no tests, no virtualenv, no CDK
     # output, no dotfiles, no byte-code compiled for the host's Python.
     pinned = {
@@ -72,7 +91,16 @@ def test_handlers_exist_in_the_code_package(env_synth: Synth) -> None:
         "aws_lambda_powertools",
         "jmespath",
         "typing_extensions.py",
+        "spf.py",
+        "dkim",
+        "dns",
+        "publicsuffixlist",
+        "nacl",
+        "cffi",
+        "_cffi_backend.cpython-313-aarch64-linux-gnu.so",
+        # The packages' scripts and dkimpy's man pages: pip --target keeps them, nothing runs them.
         "bin",
+        "share",
     }
     installed = {n.split("-")[0].lower() for n in names if n.endswith(".dist-info")}
     assert installed == pinned
@@ -82,6 +110,23 @@ def test_handlers_exist_in_the_code_package(env_synth: Synth) -> None:
     for spec in SPECS.values():
         module = spec.handler.rsplit(".", 1)[0]
         assert (package / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def test_code_package_has_the_verdict_libraries_for_arm64(env_synth: Synth) -> None:
+    package = code_package(env_synth)
+    # pyspf and dkimpy: built from their sdists by `make function-wheels`.
+    for module in ("spf.py", "dkim/__init__.py", "dns/resolver.py"):
+        assert (package / module).is_file(), module
+    # publicsuffixlist reads the list from its package, not from the network.
+    assert (package / "publicsuffixlist" / "public_suffix_list.dat").stat().st_size > 100_000
+    # The native code: built for the Lambda's arm64 and its CPython 3.13, not for this host.
+    sodium = package / "nacl" / "_sodium.abi3.so"
+    backend = package / "_cffi_backend.cpython-313-aarch64-linux-gnu.so"
+    assert elf_machine(sodium) == EM_AARCH64
+    assert elf_machine(backend) == EM_AARCH64
+    assert [p.name for p in package.glob("_cffi_backend*")] == [backend.name]
+    native = {p.relative_to(package).as_posix() for p in package.rglob("*.so")}
+    assert native == {"nacl/_sodium.abi3.so", backend.name}
 
 
 def test_environment_and_reserved_concurrency(env_synth: Synth) -> None:
