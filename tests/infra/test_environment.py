@@ -94,6 +94,15 @@ def test_the_functions_load_their_settings_from_their_environment(env_synth: Syn
         assert loaded.bucket is not None, name
         assert loaded.table is not None, name
         assert loaded.log_level == "INFO", name
+        # The verdicts' authserv-id is the relay's name; their DNS is the Lambda service's
+        # resolver (docs/deploy.md, "DNS for the verdicts"): no INLET_DNS_RESOLVER, no VPC.
+        assert loaded.hostname == config.hostname, name
+        assert loaded.dns_resolver is None, name
+
+
+def test_the_functions_ask_dns_from_outside_the_vpc(env_synth: Synth) -> None:
+    for name, (_, props) in functions(env_synth).items():
+        assert "VpcConfig" not in props, name
 
 
 def test_environment_maps_setting_names_to_their_variables_in_order() -> None:
