@@ -80,6 +80,10 @@ def _verify(signer: dkimpy.DKIM, index: int, txt: TxtLookup) -> DkimVerdict:
         return _verdict("fail", domain, selector)  # the body hash does not match
     except dkimpy.DKIMException:
         return _verdict("permerror", domain, selector)  # e.g. a key under MIN_RSA_BITS
+    except ValueError:
+        # PyNaCl's, for a signature that cannot be an Ed25519 one (an RSA signature checked
+        # against an Ed25519 key): it does not verify.
+        return _verdict("fail", domain, selector)
     return _verdict("pass" if valid else "fail", domain, selector)
 
 
@@ -95,7 +99,7 @@ def check_arc(message: bytes, resolver: Resolver) -> ArcVerdict:
         cv, _results, _reason = arc.verify(dnsfunc=key_lookup(resolver))
     except DnsError:
         return {"result": "temperror", "chain_length": length}
-    except dkimpy.DKIMException:
+    except (dkimpy.DKIMException, ValueError):  # ValueError: as in _verify, PyNaCl's
         return {"result": "fail", "chain_length": length}
     return {"result": _CV.get(cv, "fail"), "chain_length": length}
 

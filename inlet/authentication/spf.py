@@ -43,7 +43,7 @@ def check_spf(envelope: Envelope, resolver: Resolver) -> SpfVerdict:
     """MAIL FROM's verdict (HELO's for the null sender) and HELO's own."""
     helo = (envelope.helo or "").strip()
     helo_domain = helo if _is_domain(helo) else None
-    ip = envelope.client_ip
+    ip = client_address(envelope)
     helo_result: Result = (
         _check(ip, f"postmaster@{helo_domain}", helo_domain, resolver) if helo_domain else "none"
     )
@@ -53,6 +53,14 @@ def check_spf(envelope: Envelope, resolver: Resolver) -> SpfVerdict:
     domain = mail_from.rpartition("@")[2].rstrip(".").lower() or None
     result = _check(ip, mail_from, helo or "unknown", resolver) if domain else "none"
     return {"result": result, "domain": domain, "helo_result": helo_result}
+
+
+def client_address(envelope: Envelope) -> str | None:
+    """The sending host's address: the PROXY header's source when the relay is behind a load
+    balancer (`proxied_from` is `<ip>:<port>`), else the TCP peer."""
+    if envelope.proxied_from:
+        return envelope.proxied_from.rsplit(":", 1)[0].strip("[]")
+    return envelope.client_ip
 
 
 def _check(ip: str | None, sender: str, helo: str, resolver: Resolver) -> Result:
