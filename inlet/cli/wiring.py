@@ -79,10 +79,12 @@ class Adapters:
         """The parse step's SPF/DKIM/DMARC/ARC verdicts: DNS through INLET_DNS_RESOLVER (else
         the system's resolver), one cache for the process; authserv-id = INLET_HOSTNAME."""
         from inlet.authentication import Authenticator
+        from inlet.dns.breaker import BreakerResolver
         from inlet.dns.cache import CachingResolver
         from inlet.dns.dnspython import DnspythonResolver
 
-        resolver = CachingResolver(DnspythonResolver(self._dns_resolver))
+        # The cache answers what it holds even while the breaker is open.
+        resolver = CachingResolver(BreakerResolver(DnspythonResolver(self._dns_resolver)))
         return Authenticator(resolver, authserv_id=self._hostname)
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from inlet.authentication import Authenticator, authenticate, from_domain
+from inlet.dns.breaker import BreakerResolver
 from inlet.dns.cache import CachingResolver
 from inlet.dns.dnspython import DnspythonResolver
 from tests.authentication.conftest import Key, arc_seal, sign
@@ -143,3 +144,29 @@ def test_a_parse_waits_a_bounded_time_on_dns_that_never_answers(
 )
 def test_the_from_domain(header: bytes, domain: str | None) -> None:
     assert from_domain(header + b"Subject: x\r\n\r\nFrom: body@example.com\r\n") == domain
+
+
+def test_during_a_dns_outage_messages_stop_waiting_on_it(
+    dns: DnsServer, resolver: DnspythonResolver, rsa_key: Key
+) -> None:
+    for name in (
+        "example.org",
+        "mx.example.org",
+        "s1._domainkey.example.org",
+        "_dmarc.example.org",
+    ):
+        dns.never_answer(name)
+    verdicts = Authenticator(
+        CachingResolver(BreakerResolver(resolver, failures=3)),
+        authserv_id="mx",
+        per_query_seconds=0.3,
+    )
+    signed = sign(message(), rsa_key, domain="example.org", selector="s1")
+    verdicts([signed], envelope())  # three timeouts open the breaker
+    asked = len(dns.queries)
+    started = time.monotonic()
+    later = verdicts([signed], envelope())
+    assert time.monotonic() - started < 0.2
+    assert len(dns.queries) == asked  # not asked at all
+    assert later["spf"]["result"] == later["dmarc"]["result"] == "temperror"
+    assert later["dkim"][0]["result"] == "temperror"

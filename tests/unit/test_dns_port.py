@@ -1,11 +1,13 @@
 """The DNS port's wrappers over a resolver: the bounded TTL cache and the per-message budget
 (a scripted resolver behind them, a hand-turned clock)."""
 
+import contextlib
 from collections.abc import Callable
 
 import pytest
 
 from inlet.dns import Answer, DnsError, RecordType
+from inlet.dns.breaker import BreakerResolver
 from inlet.dns.budget import BudgetedResolver
 from inlet.dns.cache import CachingResolver
 
@@ -98,3 +100,50 @@ def test_the_budget_bounds_each_question_and_all_of_them() -> None:
     with pytest.raises(DnsError, match="5 s of DNS are spent"):
         budget.lookup("d.example", "TXT", timeout=30)
     assert len(inner.asked) == 3
+
+
+def test_the_breaker_stops_asking_a_resolver_that_does_not_answer() -> None:
+    clock = Clock()
+    down = True
+
+    def answer(name: str) -> Answer:
+        if down:
+            raise DnsError(f"{name}: timeout")
+        return Answer((), 60.0)
+
+    inner = Scripted(answer)
+    breaker = BreakerResolver(inner, failures=3, cooldown=30.0, clock=clock)
+    for _ in range(5):
+        with pytest.raises(DnsError):
+            breaker.lookup("a.example", "TXT", timeout=1)
+    assert len(inner.asked) == 3  # open after three failures in a row: the rest not asked
+    clock.now += 31
+    with pytest.raises(DnsError):
+        breaker.lookup("a.example", "TXT", timeout=1)  # one try, still down: open again
+    assert len(inner.asked) == 4
+    with pytest.raises(DnsError, match="not asked"):
+        breaker.lookup("a.example", "TXT", timeout=1)
+    clock.now += 31
+    down = False
+    breaker.lookup("a.example", "TXT", timeout=1)  # answered: closed
+    down = True
+    for _ in range(2):
+        with pytest.raises(DnsError):
+            breaker.lookup("a.example", "TXT", timeout=1)
+    assert len(inner.asked) == 7  # counting from zero again
+
+
+def test_answers_between_failures_keep_the_breaker_closed() -> None:
+    calls = iter(range(100))
+
+    def answer(name: str) -> Answer:
+        if next(calls) % 2:
+            raise DnsError("SERVFAIL")
+        return Answer((), 60.0)
+
+    inner = Scripted(answer)
+    breaker = BreakerResolver(inner, failures=2, clock=Clock())
+    for _ in range(10):
+        with contextlib.suppress(DnsError):
+            breaker.lookup("a.example", "TXT", timeout=1)
+    assert len(inner.asked) == 10
