@@ -9,6 +9,7 @@ import pytest
 from functions import metrics
 from infra.constructs import functions as fn
 from inlet import keys
+from inlet.dns import budget
 from tests.infra.cfn import flatten, grants, one, resources
 from tests.infra.conftest import REPO_ROOT, Synth
 
@@ -269,3 +270,10 @@ def test_each_function_logs_to_its_own_group(env_synth: Synth) -> None:
             env_synth.config.log_retention_days
         )
         assert ("logs:PutLogEvents", f"<{group}.Arn>") in grants(template, role_of(props))
+
+
+def test_a_batch_waiting_out_every_dns_budget_still_ends_in_time() -> None:
+    # Each message may wait up to the DNS budget for its verdicts; a whole batch of them must
+    # leave the parse function at least half its timeout for the parsing itself.
+    worst_dns = fn.PARSE_BATCH_SIZE * budget.TOTAL_SECONDS
+    assert worst_dns <= fn.PARSE.timeout.to_seconds() / 2
