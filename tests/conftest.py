@@ -8,6 +8,7 @@ from moto import mock_aws
 from inlet.blobstore import BlobStore
 from inlet.blobstore.filesystem import FilesystemBlobStore
 from inlet.blobstore.s3 import CLIENT_CONFIG, S3BlobStore
+from tests.dns_server import DnsServer
 
 BUCKET = "inlet-test"
 
@@ -72,3 +73,17 @@ def dynamodb_client() -> Iterator[object]:
         client = boto3.client("dynamodb", region_name="us-east-1", config=DYNAMODB_CONFIG)
         create_index_table(client, INDEX_TABLE)
         yield client
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[DnsServer]:
+    """The test DNS server on 127.0.0.1 (tests/dns_server.py), one for the session."""
+    with DnsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def dns(dns_server: DnsServer) -> DnsServer:
+    """The server, with no records and an empty query log."""
+    dns_server.reset()
+    return dns_server

@@ -2,7 +2,6 @@
 made afresh for each run, with which the test messages are signed."""
 
 import base64
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dkim
@@ -56,19 +55,6 @@ def other_rsa_key() -> Key:
 @pytest.fixture(scope="session")
 def ed25519_key() -> Key:
     return _ed25519_key()
-
-
-@pytest.fixture(scope="session")
-def dns_server() -> Iterator[DnsServer]:
-    with DnsServer() as server:
-        yield server
-
-
-@pytest.fixture
-def dns(dns_server: DnsServer) -> DnsServer:
-    """The server, with no records and an empty query log."""
-    dns_server.reset()
-    return dns_server
 
 
 @pytest.fixture

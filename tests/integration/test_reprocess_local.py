@@ -13,21 +13,24 @@ import pytest
 
 from inlet import keys
 from inlet.blobstore.filesystem import FilesystemBlobStore
-from inlet.cli.wiring import INDEX_FILE, Adapters
+from inlet.cli.wiring import INDEX_FILE
 from inlet.index.sqlite import SqliteIndex
 from inlet.message_store import MessageStore
 from inlet.parsing import PARSER_VERSION
 from tests.cli import run_cli
+from tests.dns_server import DnsServer
 from tests.processes import inlet_process, wait_for
 from tests.stored import store_message
-from tests.unit.test_reprocess import MESSAGE, verdicts_now, write_older_parse
+from tests.unit.test_reprocess import MESSAGE, write_older_parse
 
 pytestmark = pytest.mark.integration
 
 
-def test_reprocess_while_inlet_up_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The verdicts the CLI's adapters would compute from DNS, without a DNS server.
-    monkeypatch.setattr(Adapters, "verdicts", property(lambda _: verdicts_now), raising=False)
+def test_reprocess_while_inlet_up_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns: DnsServer
+) -> None:
+    # inlet up and the CLI ask the test DNS server for their verdicts.
+    monkeypatch.setenv("INLET_DNS_RESOLVER", dns.address)
     data = tmp_path / "data"
     messages = MessageStore(FilesystemBlobStore(data))
     index = SqliteIndex(data / INDEX_FILE)

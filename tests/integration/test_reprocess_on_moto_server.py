@@ -13,14 +13,14 @@ import pytest
 
 from inlet import keys
 from inlet.blobstore.s3 import S3BlobStore, make_s3_client
-from inlet.cli.wiring import Adapters
 from inlet.index.dynamodb import DynamoIndex, make_dynamodb_client
 from inlet.message_store import MessageStore
 from inlet.parsing import PARSER_VERSION
 from tests.aws import REGION, create_index_table, moto_server
 from tests.cli import run_cli
+from tests.dns_server import DnsServer
 from tests.stored import store_message
-from tests.unit.test_reprocess import MESSAGE, verdicts_at_receipt, verdicts_now, write_older_parse
+from tests.unit.test_reprocess import MESSAGE, verdicts_at_receipt, write_older_parse
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +29,19 @@ DAY = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - tim
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MessageStore, DynamoIndex]]:
+def aws(
+    monkeypatch: pytest.MonkeyPatch, dns: DnsServer
+) -> Iterator[tuple[MessageStore, DynamoIndex]]:
     with moto_server() as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
         create_index_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         monkeypatch.setenv("INLET_BUCKET", BUCKET)
         monkeypatch.setenv("INLET_TABLE", TABLE)
-        # The verdicts the CLI's adapters would compute from DNS, without a DNS server.
-        monkeypatch.setattr(Adapters, "verdicts", property(lambda _: verdicts_now), raising=False)
+        # Verdicts computed now would come from the test DNS server, and differ from those
+        # of receipt: the test sees which were kept.
+        monkeypatch.setenv("INLET_DNS_RESOLVER", dns.address)
+        dns.add("example.org", "TXT", "v=spf1 -all")
         yield (
             MessageStore(S3BlobStore(make_s3_client(), BUCKET)),
             DynamoIndex(make_dynamodb_client(), TABLE),

@@ -1,5 +1,6 @@
 """`inlet reprocess` through the CLI on a local data dir: the summary and the JSON report, the
-range, --dry-run, --recheck-authentication, exit codes."""
+range, --dry-run, --recheck-authentication, exit codes. The verdicts the CLI computes ask the
+test DNS server (INLET_DNS_RESOLVER), whose SPF record for the sender's domain now says -all."""
 
 import json
 from collections.abc import Iterator
@@ -11,21 +12,21 @@ import pytest
 
 from inlet import keys
 from inlet.blobstore.filesystem import FilesystemBlobStore
-from inlet.cli.wiring import INDEX_FILE, Adapters
+from inlet.cli.wiring import INDEX_FILE
 from inlet.envelope import Envelope
 from inlet.index.sqlite import SqliteIndex
 from inlet.message_store import MessageStore
 from inlet.parsing import PARSER_VERSION
 from tests.cli import run_cli
+from tests.dns_server import DnsServer
 from tests.stored import store_message
 from tests.unit.test_reprocess import (
     MESSAGE,
     verdicts_at_receipt,
-    verdicts_now,
     write_older_parse,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.dns
 
 # Ten days ago at 09:00: a --since with no --until reaches up to now, so the data is past.
 DAY = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=10)
@@ -37,11 +38,11 @@ def day(n: int) -> str:
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns: DnsServer) -> Path:
     monkeypatch.setenv("INLET_DATA_DIR", str(tmp_path / "data"))
-    # The CLI's verdicts come from its adapters (DNS through INLET_DNS_RESOLVER); here, from a
-    # callable that needs no DNS server.
-    monkeypatch.setattr(Adapters, "verdicts", property(lambda _: verdicts_now), raising=False)
+    monkeypatch.setenv("INLET_DNS_RESOLVER", dns.address)
+    monkeypatch.setenv("INLET_HOSTNAME", "relay.test")
+    dns.add("example.org", "TXT", "v=spf1 -all")  # today's DNS: the sender is not permitted
     return tmp_path / "data"
 
 
@@ -121,7 +122,9 @@ def test_recheck_authentication_recomputes_the_verdicts(
     ran = run_cli("reprocess", "--recheck-authentication", "--json")
 
     assert json.loads(ran.stdout)["authentication_computed"] == 1
-    assert _document(messages, envelope.id)["authentication"] == verdicts_now([raw], envelope)
+    now = _document(messages, envelope.id)["authentication"]
+    assert now["spf"] == {"result": "fail", "domain": "example.org", "helo_result": "none"}
+    assert now["header"].startswith("relay.test; spf=fail smtp.mailfrom=sender@example.org;")
 
 
 def test_dry_run_lists_the_range_and_changes_nothing(
