@@ -6,6 +6,7 @@ import time
 import pytest
 
 from inlet.authentication import Authenticator, authenticate, from_domain
+from inlet.dns import Answer, RecordType
 from inlet.dns.breaker import BreakerResolver
 from inlet.dns.cache import CachingResolver
 from inlet.dns.dnspython import DnspythonResolver
@@ -170,3 +171,29 @@ def test_during_a_dns_outage_messages_stop_waiting_on_it(
     assert len(dns.queries) == asked  # not asked at all
     assert later["spf"]["result"] == later["dmarc"]["result"] == "temperror"
     assert later["dkim"][0]["result"] == "temperror"
+
+
+class ExplodingKeys:
+    """The real resolver, but a DKIM key lookup raises what no check expects (as a library bug
+    on a strange message would)."""
+
+    def __init__(self, inner: DnspythonResolver) -> None:
+        self.inner = inner
+
+    def lookup(self, name: str, rdtype: RecordType, *, timeout: float) -> Answer:
+        if "._domainkey." in name:
+            raise RuntimeError("boom")
+        return self.inner.lookup(name, rdtype, timeout=timeout)
+
+
+def test_a_check_that_raises_costs_only_its_own_verdict(
+    dns: DnsServer, resolver: DnspythonResolver, rsa_key: Key, caplog: pytest.LogCaptureFixture
+) -> None:
+    zones(dns, rsa_key)
+    signed = sign(message(), rsa_key, domain="example.org", selector="s1")
+    verdicts = authenticate(signed, envelope(), ExplodingKeys(resolver), authserv_id="mx")
+    assert verdicts["dkim"] == [{"result": "permerror", "domain": None, "selector": None}]
+    assert verdicts["spf"]["result"] == "pass"
+    assert verdicts["dmarc"]["result"] == "pass"  # on SPF, aligned
+    assert verdicts["arc"]["result"] == "none"
+    assert [r.verdict for r in caplog.records if r.message == "verdict raised"] == ["dkim"]
