@@ -7,8 +7,6 @@ message gets its own DNS budget on top of it.
 
 import logging
 from collections.abc import Callable, Sequence
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import getaddresses
 from typing import TypeVar
 
@@ -36,6 +34,7 @@ def authenticate(
 ) -> Authentication:
     """Every verdict of one message. DNS trouble is a temperror inside them; nothing raises
     for what a message or DNS holds."""
+    fields = header_fields(raw)
     spf = _guarded(
         "spf",
         lambda: check_spf(envelope, resolver),
@@ -46,16 +45,18 @@ def authenticate(
     dkim = _guarded("dkim", lambda: check_dkim(raw, resolver), unverified, envelope)
     dmarc = _guarded(
         "dmarc",
-        lambda: check_dmarc(from_domain(raw), spf, dkim, resolver),
+        lambda: check_dmarc(from_domain(fields), spf, dkim, resolver),
         DmarcVerdict(result="permerror", policy=None, domain=None),
         envelope,
     )
-    arc = _guarded(
-        "arc",
-        lambda: check_arc(raw, resolver),
-        ArcVerdict(result="permerror", chain_length=0),
-        envelope,
-    )
+    arc: ArcVerdict = {"result": "none", "chain_length": 0}
+    if any(name == "arc-seal" for name, _ in fields):  # dkimpy's parse is not free
+        arc = _guarded(
+            "arc",
+            lambda: check_arc(raw, resolver),
+            ArcVerdict(result="permerror", chain_length=0),
+            envelope,
+        )
     header = results_header(
         authserv_id,
         spf=spf,
@@ -80,14 +81,27 @@ def _guarded(what: str, verdict: Callable[[], T], fallback: T, envelope: Envelop
         return fallback
 
 
-def from_domain(raw: bytes) -> str | None:
-    """The RFC5322.From domain DMARC holds to a policy: None unless every From address names
-    the same one domain (RFC 7489 §6.6.1 leaves several to local policy; here, none apply)."""
+def header_fields(raw: bytes) -> list[tuple[str, str]]:
+    """The message's header fields, unfolded, names lower-cased: the little the verdicts read
+    themselves (dkimpy parses for its own). Bytes that are not UTF-8 are kept as surrogates."""
     end = raw.find(b"\r\n\r\n")
     end = raw.find(b"\n\n") if end < 0 else end
-    head = raw if end < 0 else raw[:end]
-    headers = BytesHeaderParser(policy=compat32).parsebytes(head)
-    values = [str(value) for value in headers.get_all("From", [])]
+    head = (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")
+    fields: list[tuple[str, str]] = []
+    for line in head.splitlines():
+        if line[:1] in (" ", "\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, value + line)
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            fields.append((name.strip().lower(), value))
+    return fields
+
+
+def from_domain(fields: Sequence[tuple[str, str]]) -> str | None:
+    """The RFC5322.From domain DMARC holds to a policy: None unless every From address names
+    the same one domain (RFC 7489 §6.6.1 leaves several to local policy; here, none apply)."""
+    values = [value for name, value in fields if name == "from"]
     domains = {
         address.rpartition("@")[2].strip().rstrip(".>").lower()
         for _name, address in getaddresses(values)

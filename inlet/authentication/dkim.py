@@ -63,7 +63,7 @@ def _verify(signer: dkimpy.DKIM, index: int, txt: TxtLookup) -> DkimVerdict:
         prepared = signer.verify_headerprep(index)
     except dkimpy.DKIMException:
         return _verdict("permerror", *_loose_identity(signer, index))
-    tags = prepared[0]
+    tags, include_headers, signatures = prepared
     domain, selector = _text(tags.get(b"d")), _text(tags.get(b"s"))
     name = tags[b"s"] + b"._domainkey." + tags[b"d"] + b"."
     try:
@@ -73,7 +73,8 @@ def _verify(signer: dkimpy.DKIM, index: int, txt: TxtLookup) -> DkimVerdict:
     except (dkimpy.DKIMException, ValueError):
         return _verdict("permerror", domain, selector)  # no key, a revoked or malformed one
     try:
-        valid = signer.verify(idx=index, dnsfunc=txt)
+        # What verify(idx) does after its own verify_headerprep, which ran just above.
+        valid = signer.verify_sig(tags, include_headers, signatures[index], txt)
     except DnsError:
         return _verdict("temperror", domain, selector)
     except dkimpy.ValidationError:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from inlet.authentication import Authenticator, authenticate, from_domain
+from inlet.authentication import Authenticator, authenticate, from_domain, header_fields
 from inlet.dns import Answer, RecordType
 from inlet.dns.breaker import BreakerResolver
 from inlet.dns.cache import CachingResolver
@@ -140,11 +140,14 @@ def test_a_parse_waits_a_bounded_time_on_dns_that_never_answers(
         (b"From: a@example.org, b@example.org\r\n", "example.org"),
         (b"From: a@example.org, b@example.net\r\n", None),
         (b"From: undisclosed\r\n", None),
+        (b"FROM: =?utf-8?q?Al=C3=AFce?=\r\n <alice@example.org>\r\n", "example.org"),  # folded
+        (b"From: a@example.org\r\nFrom: b@example.net\r\n", None),
         (b"", None),
     ],
 )
 def test_the_from_domain(header: bytes, domain: str | None) -> None:
-    assert from_domain(header + b"Subject: x\r\n\r\nFrom: body@example.com\r\n") == domain
+    raw = header + b"Subject: x\r\n\r\nFrom: body@example.com\r\n"
+    assert from_domain(header_fields(raw)) == domain
 
 
 def test_during_a_dns_outage_messages_stop_waiting_on_it(
