@@ -456,14 +456,15 @@ def _config_parse(corpus: Corpus) -> Config:
 
 def _stored_config(key: str, label: str, title: str, store: Any, corpus: Corpus) -> Config:
     from inlet.message_store import MessageStore
-    from inlet.pipeline import parse_stored
+    from inlet.pipeline import no_verdicts, parse_stored
     from tests.stored import store_message
 
     messages = MessageStore(store)
     ids = [store_message(messages, m.raw).id for m in corpus.messages]
 
     def parse_stored_i(i: int) -> dict[str, Any]:
-        return parse_stored(messages, ids[i], now=PARSED_AT)
+        # Parsing alone: the verdicts' cost is bench/verdicts_bench.py's to measure.
+        return parse_stored(messages, ids[i], now=PARSED_AT, verdicts=no_verdicts)
 
     return Config(key, label, title, parse_stored_i)
 
@@ -644,7 +645,7 @@ def memory_child(args: argparse.Namespace) -> int:
         tracemalloc.stop()
     else:
         from inlet.message_store import MessageStore
-        from inlet.pipeline import parse_stored
+        from inlet.pipeline import no_verdicts, parse_stored
 
         if args.memory_child == "c":
             from inlet.blobstore.s3 import S3BlobStore, make_s3_client
@@ -659,7 +660,7 @@ def memory_child(args: argparse.Namespace) -> int:
         figures["size"] = args.size
         gc.collect()
         figures["hwm_before_mib"] = vm_hwm_self()
-        document = parse_stored(messages, args.message_id, now=PARSED_AT)
+        document = parse_stored(messages, args.message_id, now=PARSED_AT, verdicts=no_verdicts)
         figures["status"] = document["status"]
         figures["attachments"] = len(document["attachments"])
     figures["hwm_after_mib"] = vm_hwm_self()

@@ -6,7 +6,7 @@ import pytest
 from inlet.authentication.dkim import check_arc, check_dkim
 from inlet.dns.budget import BudgetedResolver
 from inlet.dns.dnspython import DnspythonResolver
-from tests.authentication.conftest import Key, arc_seal, sign
+from tests.authentication.conftest import Key, _rsa_key, arc_seal, sign
 from tests.authentication.messages import message
 from tests.dns_server import DnsServer
 
@@ -123,3 +123,14 @@ def test_an_arc_key_lookup_that_fails_is_temperror(
     )
     dns.servfail("arc._domainkey.list.example.net")
     assert check_arc(sealed, resolver) == {"result": "temperror", "chain_length": 1}
+
+
+def test_a_4096_bit_key_comes_in_one_udp_answer(
+    dns: DnsServer, resolver: DnspythonResolver
+) -> None:
+    key = _rsa_key(4096)
+    publish(dns, key, domain="example.org", selector="big")
+    signed = sign(message(), key, domain="example.org", selector="big")
+    assert check_dkim(signed, resolver)[0]["result"] == "pass"
+    # EDNS (1232 bytes) holds the ~750-byte answer: no truncation, so no second query by TCP.
+    assert dns.query_count("big._domainkey.example.org", "TXT") == 2  # our key check, dkimpy's
