@@ -13,8 +13,8 @@ WHEELS_STAMP := .build/function-wheels/.downloaded
 CDK := node_modules/.bin/cdk
 ENV ?= staging
 
-.PHONY: up test lint fmt typecheck unit fuzz bench bench-deps bench-memory synth function-wheels \
-	localstack localstack-stop localstack-venvs clean
+.PHONY: up test lint fmt typecheck unit fuzz bench bench-deps bench-memory bench-verdicts synth \
+	function-wheels localstack localstack-stop localstack-venvs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,10 @@ bench: $(STAMP) bench-deps
 # Peak RSS under concurrent large messages, idle sessions, and stalled senders (docs/performance.md).
 bench-memory: $(STAMP)
 	$(BIN)/python bench/relay_memory.py
+
+# The verdicts' CPU per message (SPF, DKIM, DMARC, ARC) against a DNS server on 127.0.0.1.
+bench-verdicts: $(STAMP)
+	$(BIN)/python bench/verdicts_bench.py
 
 # Offline: no AWS credentials and no Docker are needed (see docs/deploy.md).
 synth: $(STAMP) $(NODE_STAMP) $(WHEELS_STAMP)
