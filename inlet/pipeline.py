@@ -77,7 +77,11 @@ def parse_stored(
         log.exception("parser raised", extra={"message_id": message_id})
         reason = f"parser raised {type(exc).__name__}: {exc}"
         return _quarantine(messages, quarantine_document(envelope, reason, now))
-    document["authentication"] = _verdicts_of(verdicts, chunks, envelope)
+    # Joined once here and the chunks let go: the verdicts need the bytes whole (dkimpy), and
+    # joining them again would hold the message twice more (a one-element join is free).
+    whole = b"".join(chunks)
+    chunks.clear()
+    document["authentication"] = _verdicts_of(verdicts, [whole], envelope)
     messages.save_document(message_id, document)
     return document
 
