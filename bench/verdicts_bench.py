@@ -47,7 +47,6 @@ Results go to stdout and bench/out/verdicts-<timestamp>.json (gitignored).
 """
 
 import argparse
-import base64
 import contextlib
 import cProfile
 import gc
@@ -81,7 +80,7 @@ from inlet.parsing import parse_message
 
 if TYPE_CHECKING:
     from inlet.authentication.results import Authentication
-    from tests.authentication.conftest import Key
+    from tests.authentication.signing import Key
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
@@ -150,34 +149,15 @@ NAMES = ("Alice Martin", "Bob Chen", "Carol Díaz", "Dmitri Ivanov", "Émilie Du
 
 
 def rsa_key(bits: int = 2048) -> "Key":
-    """As tests/authentication/conftest.py makes them: PEM for dkimpy, the DER in the record."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from tests.authentication.signing import make_rsa_key
 
-    from tests.authentication.conftest import Key
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return Key(pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}", b"rsa-sha256")
+    return make_rsa_key(bits)
 
 
 def ed25519_key() -> "Key":
-    import nacl.signing
+    from tests.authentication.signing import make_ed25519_key
 
-    from tests.authentication.conftest import Key
-
-    signing = nacl.signing.SigningKey.generate()
-    public = base64.b64encode(bytes(signing.verify_key)).decode()
-    return Key(
-        base64.b64encode(bytes(signing)), f"v=DKIM1; k=ed25519; p={public}", b"ed25519-sha256"
-    )
+    return make_ed25519_key()
 
 
 @dataclass(frozen=True)
@@ -358,7 +338,7 @@ def envelope_of(raw: bytes, *, mail_from: str, helo: str, client_ip: str) -> Env
 
 
 def signed(world: World, u: Unsigned) -> BenchMessage:
-    from tests.authentication.conftest import arc_seal, sign
+    from tests.authentication.signing import arc_seal, sign
 
     d = world.domains[u.domain]
     raw = sign(u.raw, d.rsa, domain=d.name, selector="rsa26")
@@ -1184,7 +1164,7 @@ def memory_rows(memory: Sequence[Memory]) -> list[list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    sys.path.insert(0, str(REPO_DIR))  # tests.dns_server, tests.authentication.conftest
+    sys.path.insert(0, str(REPO_DIR))  # tests.dns_server, tests.authentication.signing
     started = datetime.now(UTC)
     t = time.perf_counter()
     world = make_world()

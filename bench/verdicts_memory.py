@@ -66,11 +66,11 @@ def main() -> int:
 
     from inlet.blobstore.filesystem import FilesystemBlobStore
     from inlet.message_store import MessageStore
-    from tests.authentication.conftest import _rsa_key, sign
+    from tests.authentication.signing import make_rsa_key, sign
     from tests.dns_server import DnsServer
     from tests.stored import store_message
 
-    key = _rsa_key()
+    key = make_rsa_key()
     attachment = base64.encodebytes(os.urandom(args.mib << 20)).replace(b"\n", b"\r\n")
     message = (
         b"From: a@example.org\r\nTo: b@example.com\r\nSubject: big\r\n"

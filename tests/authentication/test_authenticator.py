@@ -10,8 +10,8 @@ from inlet.dns import Answer, RecordType
 from inlet.dns.breaker import BreakerResolver
 from inlet.dns.cache import CachingResolver
 from inlet.dns.dnspython import DnspythonResolver
-from tests.authentication.conftest import Key, arc_seal, sign
 from tests.authentication.messages import message
+from tests.authentication.signing import Key, arc_seal, sign
 from tests.builders import make_envelope
 from tests.dns_server import DnsServer
 

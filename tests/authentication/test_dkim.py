@@ -6,8 +6,8 @@ import pytest
 from inlet.authentication.dkim import check_arc, check_dkim
 from inlet.dns.budget import BudgetedResolver
 from inlet.dns.dnspython import DnspythonResolver
-from tests.authentication.conftest import Key, _rsa_key, arc_seal, sign
 from tests.authentication.messages import message
+from tests.authentication.signing import Key, arc_seal, make_rsa_key, sign
 from tests.dns_server import DnsServer
 
 pytestmark = pytest.mark.dns
@@ -128,7 +128,7 @@ def test_an_arc_key_lookup_that_fails_is_temperror(
 def test_a_4096_bit_key_comes_in_one_udp_answer(
     dns: DnsServer, resolver: DnspythonResolver
 ) -> None:
-    key = _rsa_key(4096)
+    key = make_rsa_key(4096)
     publish(dns, key, domain="example.org", selector="big")
     signed = sign(message(), key, domain="example.org", selector="big")
     assert check_dkim(signed, resolver)[0]["result"] == "pass"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.authentication.conftest import Key, sign
 from tests.authentication.messages import message
+from tests.authentication.signing import Key, sign
 from tests.cli import run_cli
 from tests.dns_server import DnsServer
 from tests.processes import inlet_process, wait_for
