@@ -27,6 +27,17 @@ def zones(dns: DnsServer, key: Key) -> None:
     dns.add("_dmarc.example.org", "TXT", "v=DMARC1; p=reject; rua=mailto:dmarc@example.org")
 
 
+def silence(dns: DnsServer) -> None:
+    """Every name the zones have, never answered."""
+    for name in (
+        "example.org",
+        "mx.example.org",
+        "s1._domainkey.example.org",
+        "_dmarc.example.org",
+    ):
+        dns.never_answer(name)
+
+
 def envelope(**fields: object):  # type: ignore[no-untyped-def]
     base = {"mail_from": "bounce@example.org", "helo": "mx.example.org", "client_ip": CLIENT}
     return make_envelope(**{**base, **fields})
@@ -108,13 +119,7 @@ def test_the_cache_asks_dns_once_per_name_for_many_messages(
 def test_a_parse_waits_a_bounded_time_on_dns_that_never_answers(
     dns: DnsServer, resolver: DnspythonResolver, rsa_key: Key
 ) -> None:
-    for name in (
-        "example.org",
-        "mx.example.org",
-        "s1._domainkey.example.org",
-        "_dmarc.example.org",
-    ):
-        dns.never_answer(name)
+    silence(dns)
     verdicts = Authenticator(
         CachingResolver(resolver), authserv_id="mx", total_seconds=1.5, per_query_seconds=0.5
     )
@@ -153,13 +158,7 @@ def test_the_from_domain(header: bytes, domain: str | None) -> None:
 def test_during_a_dns_outage_messages_stop_waiting_on_it(
     dns: DnsServer, resolver: DnspythonResolver, rsa_key: Key
 ) -> None:
-    for name in (
-        "example.org",
-        "mx.example.org",
-        "s1._domainkey.example.org",
-        "_dmarc.example.org",
-    ):
-        dns.never_answer(name)
+    silence(dns)
     verdicts = Authenticator(
         CachingResolver(BreakerResolver(resolver, failures=3)),
         authserv_id="mx",
