@@ -20,10 +20,9 @@ from inlet.parsing import ParseError, parse_message, quarantine_document
 
 log = logging.getLogger(__name__)
 
-# The authentication verdicts of a message (its raw bytes as stored, in the chunks they were
-# read in: a computation that needs them whole joins them; the complete envelope); never
-# raises for DNS trouble, which is a temperror inside the verdicts.
-# inlet.authentication.Authenticator is the one that asks DNS.
+# The authentication verdicts of a message (its raw bytes as stored, as a sequence of chunks;
+# the complete envelope); never raises for DNS trouble, which is a temperror inside the
+# verdicts. inlet.authentication.Authenticator is the one that asks DNS.
 Verdicts = Callable[[Sequence[bytes], Envelope], Authentication | None]
 
 

@@ -187,10 +187,10 @@ class Functions(Construct):
             )
         )
         # No VPC, on purpose: the parse function's verdicts ask public DNS (SPF, DKIM keys, DMARC
-        # records), which a function outside a VPC reaches through the Lambda service's own
-        # resolver, with no NAT gateway in the path to fail or pay for per GB; nothing else
-        # the functions use is in the VPC (S3, SQS and DynamoDB answer on their regional
-        # endpoints, with IAM). docs/deploy.md, "DNS for the verdicts".
+        # records) through the Lambda service's own resolver. A VPC would give the functions
+        # nothing (they listen on nothing; S3, SQS and DynamoDB are regional endpoints, with
+        # IAM) and cost ENIs, a security group, and an endpoint or NAT for every further API.
+        # docs/deploy.md, "DNS for the verdicts".
         function = lambda_.Function(
             self,
             id,
