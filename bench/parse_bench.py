@@ -46,7 +46,6 @@ import platform
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -69,6 +68,7 @@ from relay_bench import (
     OUT_DIR,
     Moto,
     cpu_model,
+    run_json_child,
     spread,
     stop,
     table,
@@ -745,29 +745,12 @@ def _memory_child_run(
     argv = [sys.executable, str(Path(__file__).resolve()), "--memory-child", key]
     argv += ["--message", str(path), *extra]
     out, err = workdir / f"memory-{key}.out", workdir / f"memory-{key}.err"
-    with out.open("wb") as fo, err.open("wb") as fe:
-        try:
-            rc = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=fo,
-                stderr=fe,
-                env=env,
-                cwd=REPO_DIR,
-                timeout=CHILD_TIMEOUT,
-                check=False,
-            ).returncode
-        except subprocess.TimeoutExpired:  # run() has killed it (our child, by its PID)
-            result.status = "timeout"
-            result.notes.append(f"killed after {CHILD_TIMEOUT:.0f} s")
-            return result
-    lines = [line for line in out.read_text().splitlines() if line.startswith("{")]
-    if rc != 0 or not lines:
-        result.status = "failed"
-        stderr = err.read_text(errors="replace").strip().splitlines()
-        result.notes.append(f"child exited {rc}: {' | '.join(stderr[-3:])}")
+    child = run_json_child(argv, out, err, timeout=CHILD_TIMEOUT, cwd=REPO_DIR, env=env)
+    if child.status != "ok":
+        result.status = child.status
+        result.notes.append(child.note)
         return result
-    figures = json.loads(lines[-1])
+    figures = child.figures
     result.size = figures["size"]
     if "traced_peak" in figures:
         result.traced_peak_mib = figures["traced_peak"] / MIB

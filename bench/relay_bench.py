@@ -233,6 +233,36 @@ def vm_hwm_mib(pid: int) -> float:
     return status_mib(pid, "VmHWM")
 
 
+@dataclass
+class ChildRun:
+    """A measuring child's outcome: "ok" with the last JSON line it printed, or why not."""
+
+    status: str  # ok | timeout | failed
+    figures: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+def run_json_child(
+    argv: list[str], out: Path, err: Path, *, timeout: float, cwd: Path,
+    env: dict[str, str] | None = None,
+) -> ChildRun:  # fmt: skip
+    """Run a bench's own child process (output to `out`/`err`), bounded by `timeout` (run()
+    kills it, by its PID, when it expires); its figures are the last stdout line that is JSON."""
+    with out.open("wb") as fo, err.open("wb") as fe:
+        try:
+            rc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe, env=env, cwd=cwd,
+                timeout=timeout, check=False,
+            ).returncode  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return ChildRun("timeout", note=f"killed after {timeout:.0f} s")
+    lines = [line for line in out.read_text().splitlines() if line.startswith("{")]
+    if rc != 0 or not lines:
+        stderr = err.read_text(errors="replace").strip().splitlines()
+        return ChildRun("failed", note=f"child exited {rc}: {' | '.join(stderr[-3:])}")
+    return ChildRun("ok", json.loads(lines[-1]))
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

@@ -73,7 +73,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parse_bench import CHUNK, PARSED_AT, SMTP_POLICY, chunks_of, null_save, stdlib_parse
-from relay_bench import MIB, OUT_DIR, cpu_model, cpu_seconds, spread, table, vm_hwm_mib
+from relay_bench import (
+    MIB,
+    OUT_DIR,
+    cpu_model,
+    cpu_seconds,
+    run_json_child,
+    spread,
+    table,
+    vm_hwm_mib,
+)
 
 from inlet.envelope import Envelope
 from inlet.parsing import parse_message
@@ -925,28 +934,12 @@ def _memory_run(key: str, label: str, job_path: Path, workdir: Path) -> Memory:
     result = Memory(config=key, message=label)
     argv = [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(job_path)]
     out, err = workdir / f"memory-{key}-{label}.out", workdir / f"memory-{key}-{label}.err"
-    with out.open("wb") as fo, err.open("wb") as fe:
-        try:
-            rc = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=fo,
-                stderr=fe,
-                cwd=REPO_DIR,
-                timeout=CHILD_TIMEOUT,
-                check=False,
-            ).returncode
-        except subprocess.TimeoutExpired:  # run() has killed it (our child, by its PID)
-            result.status = "timeout"
-            result.notes.append(f"killed after {CHILD_TIMEOUT:.0f} s")
-            return result
-    lines = [line for line in out.read_text().splitlines() if line.startswith("{")]
-    if rc != 0 or not lines:
-        result.status = "failed"
-        stderr = err.read_text(errors="replace").strip().splitlines()
-        result.notes.append(f"child exited {rc}: {' | '.join(stderr[-3:])}")
+    child = run_json_child(argv, out, err, timeout=CHILD_TIMEOUT, cwd=REPO_DIR)
+    if child.status != "ok":
+        result.status = child.status
+        result.notes.append(child.note)
         return result
-    figures = json.loads(lines[-1])
+    figures = child.figures
     result.size = figures["size"]
     result.traced_peak_mib = figures["traced_peak"] / MIB
     result.hwm_before_mib = figures["hwm_before_mib"]

@@ -20,15 +20,10 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from relay_bench import vm_hwm_mib
+
 REPO_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_DIR))
-
-
-def vm_hwm_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def child(mode: str, data_dir: str, message_id: str, port: int) -> None:
@@ -44,9 +39,9 @@ def child(mode: str, data_dir: str, message_id: str, port: int) -> None:
     if mode == "on":
         resolver = CachingResolver(DnspythonResolver(("127.0.0.1", port)))
         verdicts = Authenticator(resolver, authserv_id="bench.test")
-    before = vm_hwm_mib()
+    before = vm_hwm_mib(os.getpid())
     document = parse_stored(messages, message_id, now=datetime.now(UTC), verdicts=verdicts)
-    after = vm_hwm_mib()
+    after = vm_hwm_mib(os.getpid())
     auth = document["authentication"]
     print(json.dumps({
         "mode": mode, "before": before, "after": after, "status": document["status"],
