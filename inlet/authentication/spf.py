@@ -8,7 +8,7 @@ The check's own cache, the lookup limit (10) and the void-lookup limit (2) stay 
 
 import ipaddress
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, get_args
 
 import spf as pyspf
 
@@ -17,9 +17,7 @@ from inlet.dns import RECORD_TYPES, DnsError, Resolver
 from inlet.envelope import Envelope
 
 _resolver: ContextVar[Resolver | None] = ContextVar("inlet_spf_resolver", default=None)
-_RESULTS: frozenset[str] = frozenset(
-    ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror")
-)
+_RESULTS: frozenset[str] = frozenset(get_args(Result))
 
 
 def _lookup(name: str, qtype: str, strict: object = True, timeout: float = 20) -> list[Any]:

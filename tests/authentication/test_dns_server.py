@@ -5,7 +5,6 @@ import base64
 import os
 import threading
 import time
-from collections.abc import Iterator
 
 import dns.exception
 import dns.flags
@@ -28,16 +27,10 @@ def dkim_record(spki_bytes: int) -> str:
     return f"v=DKIM1; k=rsa; p={base64.b64encode(os.urandom(spki_bytes)).decode()}"
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[DnsServer]:
-    with DnsServer() as server:
-        yield server
-
-
 @pytest.fixture
-def server(running: DnsServer) -> DnsServer:
-    running.reset()
-    return running
+def server(dns: DnsServer) -> DnsServer:
+    """The session's server (tests/conftest.py), reset."""
+    return dns
 
 
 @pytest.fixture
