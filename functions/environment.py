@@ -11,6 +11,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from inlet import settings as config
 from inlet.cli.wiring import open_adapters
 from inlet.errors import ConfigError
+from inlet.events import EventSink
 from inlet.index import Index
 from inlet.message_store import MessageStore
 from inlet.pipeline import Verdicts
@@ -23,6 +24,7 @@ class Environment:
     index: Index
     policy: RetentionPolicy
     verdicts: Verdicts
+    events: EventSink
 
 
 @functools.cache
@@ -38,6 +40,7 @@ def environment() -> Environment:
         index=adapters.index,
         policy=RetentionPolicy.from_settings(settings),
         verdicts=adapters.verdicts,
+        events=adapters.events,
     )
 
 

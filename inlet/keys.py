@@ -12,6 +12,7 @@ ENVELOPE_PREFIX = "envelope/"
 PARSED_PREFIX = "parsed/"
 ATTACHMENTS_PREFIX = "attachments/"
 QUARANTINE_PREFIX = "quarantine/"
+HOLDS_PREFIX = "holds/"
 
 
 def _dated(prefix: str, message_id: str, suffix: str) -> str:
@@ -42,6 +43,10 @@ def attachment_key(message_id: str, index: int, safe_filename: str) -> str:
 
 def quarantine_key(message_id: str) -> str:
     return f"{QUARANTINE_PREFIX}{message_id}.json"
+
+
+def hold_key(message_id: str) -> str:
+    return f"{HOLDS_PREFIX}{message_id}.json"
 
 
 _KEY_UNDER: dict[str, Callable[[str], str]] = {

@@ -62,6 +62,34 @@ class RawMessage:
         return self.chunks
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A legal hold as holds/<id>.json records it: who set it, when, and why."""
+
+    id: str
+    held_at: str  # RFC 3339 UTC
+    held_by: str
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "id": self.id,
+            "held_at": self.held_at,
+            "held_by": self.held_by,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> "Hold":
+        reason = data.get("reason")
+        return cls(
+            id=str(data["id"]),
+            held_at=str(data["held_at"]),
+            held_by=str(data["held_by"]),
+            reason=None if reason is None else str(reason),
+        )
+
+
 class UnreadableEnvelope(PermanentError):
     """The raw message is there, but its envelope cannot be read."""
 
@@ -176,6 +204,31 @@ class MessageStore:
 
     def load_quarantine(self, message_id: str) -> Document | None:
         return self._load_json(keys.quarantine_key(check_id(message_id)), message_id)
+
+    # -- legal holds: recorded here as well as in the index, so a rebuilt index keeps them --
+
+    def save_hold(self, hold: "Hold") -> None:
+        """Record a legal hold (idempotent: a second hold rewrites who, when and why)."""
+        data = json.dumps(hold.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
+        self.blobs.put(keys.hold_key(check_id(hold.id)), data, content_type=JSON_CONTENT_TYPE)
+
+    def load_hold(self, message_id: str) -> "Hold | None":
+        try:
+            data = self.blobs.get(keys.hold_key(check_id(message_id))).data
+        except NotFoundError:
+            return None
+        try:
+            return Hold.from_json(json.loads(data))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentError(f"hold record of {message_id} is unreadable: {exc}") from exc
+
+    def remove_hold(self, message_id: str) -> None:
+        """Lift the recorded hold; lifting none is not an error."""
+        self.blobs.delete(keys.hold_key(check_id(message_id)))
+
+    def held_ids(self) -> Iterator[str]:
+        """Every id with a recorded hold, in id order."""
+        yield from self._ids(keys.HOLDS_PREFIX)
 
     # -- listing and removal ---------------------------------------------------------------
 

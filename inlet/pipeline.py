@@ -1,8 +1,8 @@
 """The processing steps after a message is stored, shared by the Lambdas and `inlet up`.
 
 parse: raw message + envelope → parsed document (+ attachments), or a quarantine record.
-index: parsed document → index records. Both are idempotent: keys derive from the id only,
-so a redelivered event rewrites the same objects and records.
+index: parsed document → index records, then its event (inlet.events). Both are idempotent:
+keys derive from the id only, so a redelivered event rewrites the same objects and records.
 """
 
 import logging
@@ -13,6 +13,7 @@ from inlet.authentication.results import Authentication
 from inlet.document import Document
 from inlet.envelope import Envelope
 from inlet.errors import InletError, NotFoundError
+from inlet.events import EventSink, event_of
 from inlet.ids import check_id, id_time
 from inlet.index import Index
 from inlet.message_store import MessageStore, UnreadableEnvelope
@@ -100,13 +101,27 @@ def _verdicts_of(
         return None
 
 
-def index_parsed(messages: MessageStore, index: Index, message_id: str) -> Document:
-    """Index a parsed (or quarantined) document. NotFoundError if the document is gone."""
+def index_parsed(
+    messages: MessageStore, index: Index, message_id: str, *, events: EventSink
+) -> Document:
+    """Index a parsed (or quarantined) document, then emit its event. NotFoundError if the
+    document is gone."""
     document = messages.load_document(message_id)
     if document is None:
         raise NotFoundError(f"no parsed document for {message_id}")
-    index.put(document)
+    index_and_emit(index, events, document)
     return document
+
+
+def index_and_emit(index: Index, events: EventSink, document: Document) -> None:
+    """The last step for every message, locally and on AWS: index the document, then hand its
+    event to the sink. In this order, so a consumer that gets the event finds the message by
+    search; an emit that fails raises (TransientError) and the whole step is retried — the
+    index write is idempotent, and consumers drop a repeated event by its event_id."""
+    index.put(document)
+    event = event_of(document)
+    if event is not None:
+        events.emit([event])
 
 
 def _quarantine(messages: MessageStore, document: Document) -> Document:

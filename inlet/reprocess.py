@@ -29,10 +29,11 @@ from typing import Any, Literal, cast
 from inlet.document import Document
 from inlet.envelope import Envelope
 from inlet.errors import ConfigError, InletError, NotFoundError, PermanentError
+from inlet.events import EventSink
 from inlet.index import Index
 from inlet.message_store import MessageStore
 from inlet.parsing import PARSER_VERSION
-from inlet.pipeline import Verdicts, parse_stored
+from inlet.pipeline import Verdicts, index_and_emit, parse_stored
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def reprocess(
     until: datetime | None,
     now: datetime,
     verdicts: Verdicts,
+    events: EventSink,
     recheck_authentication: bool = False,
 ) -> Iterator[Outcome]:
     """Reprocess every stored message in [since, until), one at a time, yielding each outcome
@@ -114,6 +116,7 @@ def reprocess(
             message_id,
             now=now,
             verdicts=verdicts,
+            events=events,
             recheck_authentication=recheck_authentication,
         )
 
@@ -125,9 +128,12 @@ def reprocess_message(
     *,
     now: datetime,
     verdicts: Verdicts,
+    events: EventSink,
     recheck_authentication: bool = False,
 ) -> Outcome:
-    """Parse one stored message again, save and index its document, then remove what the old
+    """Parse one stored message again, save, index and emit its document (the same event id
+    as at receipt, so consumers see a repeat they can drop, or the `Message Received` of a
+    message that was quarantined until now), then remove what the old
     document had that the new one does not (attachments, the quarantine record)."""
     try:
         previous = None if recheck_authentication else _previous_verdicts(messages, message_id)
@@ -139,7 +145,7 @@ def reprocess_message(
         )
         if document["status"] == "parsed":
             messages.remove_quarantine(message_id)
-        index.put(document)
+        index_and_emit(index, events, document)
     except NotFoundError:
         log.info("raw message gone, skipped", extra={"message_id": message_id})
         return Outcome(message_id, "skipped")

@@ -8,10 +8,11 @@ import ipaddress
 import os
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from inlet.errors import ConfigError
 
@@ -114,6 +115,22 @@ OPTIONS: tuple[Option, ...] = (
         "host[:port] ([v6]:port) of the resolver for SPF/DKIM/DMARC/ARC lookups "
         "(default: the system's)",
     ),
+    Option(
+        "webhook_url",
+        "`inlet up`: POST each event to this http(s) URL, signed with --webhook-secret",
+    ),
+    Option(
+        "webhook_secret",
+        "the webhooks' HMAC-SHA256 key, at least 16 characters (prefer the variable: a flag "
+        "shows in the process list)",
+    ),
+    Option(
+        "webhook_retry_seconds",
+        "first retry delay of a failed webhook delivery (then doubling, up to an hour)",
+        "30",
+        "30",
+    ),
+    Option("event_bus", "EventBridge bus the events go to (set by the CDK app); unset = none"),
     Option("bucket", "S3 bucket; unset = embedded adapters"),
     Option("table", "DynamoDB table; unset = embedded adapters"),
     Option("data_dir", "embedded adapters' directory", "./inlet-data", "./inlet-data"),
@@ -167,6 +184,10 @@ class Settings:
     auth_secret: str | None
     secrets_refresh: float
     dns_resolver: tuple[str, int] | None
+    webhook_url: str | None
+    webhook_secret: str | None = field(repr=False)
+    webhook_retry_seconds: float
+    event_bus: str | None
     bucket: str | None
     table: str | None
     data_dir: Path
@@ -273,6 +294,7 @@ def load(
             f"{name('auth_file')} / {name('auth_secret')} is used only with "
             f"{name('submission_port')}, which is not set"
         )
+    webhook_url, webhook_secret = _webhook(raw, name)
     return Settings(
         domains=domains,
         max_message_size=integer("max_message_size", 1024),
@@ -298,6 +320,10 @@ def load(
         auth_secret=auth_secret,
         secrets_refresh=number("secrets_refresh", 1),
         dns_resolver=_resolver(raw["dns_resolver"], name("dns_resolver")),
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        webhook_retry_seconds=_bounded(number("webhook_retry_seconds", 1), 3600, name),
+        event_bus=raw["event_bus"],
         bucket=raw["bucket"],
         table=raw["table"],
         data_dir=Path(raw["data_dir"] or "./inlet-data"),
@@ -307,6 +333,40 @@ def load(
         retention_overrides=_overrides(raw["retention_overrides"], name("retention_overrides")),
         log_level=level,
     )
+
+
+MIN_WEBHOOK_SECRET = 16
+
+
+def _webhook(
+    raw: Mapping[str, str | None], name: Callable[[str], str]
+) -> tuple[str | None, str | None]:
+    """The webhook URL and its secret: an absolute http(s) URL, and a secret with it (every
+    request is signed; an unsigned webhook could be forged by anyone who finds the URL)."""
+    url, secret = raw["webhook_url"], raw["webhook_secret"]
+    if not url:
+        if secret:
+            raise ConfigError(f"{name('webhook_secret')} is set but {name('webhook_url')} is not")
+        return None, None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{name('webhook_url')}: expected an http:// or https:// URL, got {url!r}"
+        )
+    if not secret or len(secret) < MIN_WEBHOOK_SECRET:
+        raise ConfigError(
+            f"{name('webhook_url')} needs {name('webhook_secret')}: at least "
+            f"{MIN_WEBHOOK_SECRET} characters (receivers verify every request with it)"
+        )
+    return url, secret
+
+
+def _bounded(value: float, high: float, name: Callable[[str], str]) -> float:
+    if value > high:
+        raise ConfigError(
+            f"{name('webhook_retry_seconds')} must be at most {high:g}, got {value:g}"
+        )
+    return value
 
 
 def _domains(text: str | None, label: str) -> tuple[str, ...]:

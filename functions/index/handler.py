@@ -34,7 +34,7 @@ def record_handler(record: SQSRecord) -> None:
     env = environment()
     for message_id in created_ids(record, keys.PARSED_PREFIX, logger):
         try:
-            document = index_parsed(env.messages, env.index, message_id)
+            document = index_parsed(env.messages, env.index, message_id, events=env.events)
         except NotFoundError:
             logger.warning("document gone before indexing", message_id=message_id)
             continue

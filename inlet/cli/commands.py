@@ -6,36 +6,33 @@ same ports; the policy and locations come from flags and INLET_* variables at ru
 """
 
 import argparse
+import getpass
 import json
 import os
 import sys
 from datetime import UTC, datetime
 
-from inlet import settings as config
 from inlet.authentication.results import Authentication
 from inlet.cli.terminal import printable
 from inlet.cli.verify import verify
-from inlet.cli.wiring import find_data_dir, open_adapters
+from inlet.cli.wiring import open_adapters, tool_settings
 from inlet.document import Address
 from inlet.errors import ConfigError, NotFoundError
 from inlet.expiry_sweep import run_retention
 from inlet.ids import check_id
 from inlet.index import Entry, Index, SearchField
 from inlet.logs import configure
-from inlet.message_store import MessageStore
+from inlet.message_store import Hold, MessageStore
 from inlet.parsing import stored_document
 from inlet.retention_policy import RetentionPolicy
 
 
 def run(args: argparse.Namespace) -> int:
-    flags = {
-        "data_dir": str(find_data_dir(args.data_dir, os.environ)),
-        "bucket": args.bucket,
-        "table": args.table,
-        "retention_days": getattr(args, "retention_days", None),
-        "retention_overrides": getattr(args, "retention_overrides", None),
-    }
-    settings = config.load("tool", flags)
+    settings = tool_settings(
+        args,
+        retention_days=getattr(args, "retention_days", None),
+        retention_overrides=getattr(args, "retention_overrides", None),
+    )
     configure("WARNING")
     adapters = open_adapters(settings)
     messages, index = adapters.messages, adapters.index
@@ -76,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{report.failed} failed (of {report.examined} old enough to check)"
                 )
             return 1 if report.failed else 0
-        return _hold(messages, index, args.command, check_id(args.id))
+        return _hold(messages, index, args)
     finally:
         adapters.close()
 
@@ -170,16 +167,36 @@ def _search(index: Index, args: argparse.Namespace) -> int:
     return 0
 
 
-def _hold(messages: MessageStore, index: Index, command: str, message_id: str) -> int:
-    if command == "hold":
+def _hold(messages: MessageStore, index: Index, args: argparse.Namespace) -> int:
+    """A hold goes to the index first (retention asks the index), then to the message store
+    (so a rebuilt index keeps it); a release leaves the store first. Either way, a failure
+    half-way leaves the message held, and running the command again completes it."""
+    message_id = check_id(args.id)
+    if args.command == "hold":
         if index.get(message_id) is None and not messages.exists(message_id):
             raise NotFoundError(f"no message {message_id}")
         index.hold(message_id)
+        messages.save_hold(
+            Hold(
+                id=message_id,
+                held_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                held_by=args.by or _user(),
+                reason=args.reason,
+            )
+        )
         print(f"held {message_id}: retention will keep it until released")
     else:
+        messages.remove_hold(message_id)
         index.release(message_id)
         print(f"released {message_id}")
     return 0
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a container)
+        return f"uid {os.getuid()}"
 
 
 def instant(text: str | None, flag: str) -> datetime | None:

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 
 from inlet.envelope import Envelope
 from inlet.errors import InletError
+from inlet.events import EventSink, NoEvents
 from inlet.expiry_sweep import RetentionReport, run_retention
 from inlet.index import Index
 from inlet.message_store import MessageStore
-from inlet.pipeline import Verdicts, parse_stored
+from inlet.pipeline import Verdicts, index_and_emit, parse_stored
 from inlet.retention_policy import RetentionPolicy
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class LocalRunner:
         policy: RetentionPolicy,
         *,
         verdicts: Verdicts,
+        events: EventSink | None = None,
         retention_interval: float = RETENTION_INTERVAL,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -43,6 +45,7 @@ class LocalRunner:
         self.policy = policy
         self._clock = clock
         self._verdicts = verdicts
+        self.events: EventSink = events or NoEvents()
         self._interval = retention_interval
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
         self._stop = threading.Event()
@@ -60,11 +63,11 @@ class LocalRunner:
         self._worker.submit(self._process, envelope.id, time.monotonic())
 
     def process(self, message_id: str) -> None:
-        """Parse and index one message now (in the caller's thread)."""
+        """Parse, index and emit one message now (in the caller's thread)."""
         document = parse_stored(
             self.messages, message_id, now=self._clock(), verdicts=self._verdicts
         )
-        self.index.put(document)
+        index_and_emit(self.index, self.events, document)
 
     def catch_up(self) -> int:
         """Process every stored message whose document or index records are missing."""
@@ -80,7 +83,7 @@ class LocalRunner:
                 elif self.index.get(message_id) is None:
                     document = self.messages.load_document(message_id)
                     if document is not None:
-                        self.index.put(document)
+                        index_and_emit(self.index, self.events, document)
                         done += 1
             except InletError as exc:
                 log.warning("catch-up failed", extra={"message_id": message_id, "error": str(exc)})

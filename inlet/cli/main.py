@@ -11,6 +11,7 @@ _WHERE = (
     ("--data-dir", "local data dir (default: the last `inlet up`'s, else ./inlet-data)"),
     ("--bucket", "S3 bucket (with --table: work against AWS)"),
     ("--table", "DynamoDB table (with --bucket)"),
+    ("--event-bus", "EventBridge bus the events go to on AWS (INLET_EVENT_BUS)"),
 )
 
 
@@ -48,11 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=50, help="results per page (1-1000)")
     search.add_argument("--cursor", help="continue after a previous page")
     search.add_argument("--json", action="store_true", help="JSON lines")
-    for name, text in (
-        ("hold", "put a message under legal hold: retention never removes it"),
-        ("release", "lift a legal hold"),
-    ):
-        tool(name, text).add_argument("id")
+    hold = tool("hold", "put a message under legal hold: retention never removes it")
+    hold.add_argument("id")
+    hold.add_argument("--reason", help="why (recorded with the hold, e.g. a case number)")
+    hold.add_argument("--by", help="who sets it (default: the OS user name)")
+    tool("release", "lift a legal hold").add_argument("id")
     verify = tool(
         "verify", "send one tagged message and wait until it is stored, parsed and searchable"
     )
@@ -82,6 +83,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     reprocess.add_argument("--dry-run", action="store_true", help="only list what would be done")
     reprocess.add_argument("--json", action="store_true", help="the report as JSON")
+    replay = tool("replay", "emit the events of chosen messages again (signed afresh)")
+    chosen = replay.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--id", nargs="+", action="extend", help="message ids")
+    chosen.add_argument("--since", help="received at or after (ISO 8601 date or time, UTC)")
+    replay.add_argument("--until", help="with --since: received before")
+    replay.add_argument("--dry-run", action="store_true", help="only list the events")
+    replay.add_argument("--json", action="store_true", help="the report as JSON")
+    export = tool("export", "write the raw messages, bytes as stored, as mbox or .eml files")
+    whose = export.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--to", help="recipient address (envelope RCPT TO, To, Cc)")
+    whose.add_argument("--from", dest="sender", help="sender address (MAIL FROM, From)")
+    export.add_argument("--since", help="received at or after (ISO 8601 date or time, UTC)")
+    export.add_argument("--until", help="received before (ISO 8601 date or time, UTC)")
+    export.add_argument("--format", required=True, choices=("mbox", "eml"))
+    export.add_argument(
+        "--output",
+        required=True,
+        help="mbox: the file to write (manifest.json beside it); eml: a new or empty directory",
+    )
+    reindex = tool("reindex", "rebuild the index from the parsed documents and recorded holds")
+    reindex.add_argument(
+        "--migrate-holds",
+        action="store_true",
+        help="only record the index's holds in the message store (holds/), once after upgrading",
+    )
+    reindex.add_argument("--json", action="store_true", help="the report as JSON")
     auth = sub.add_parser(
         "auth", help="submission credentials", description="submission credentials"
     )
@@ -109,6 +136,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from inlet.cli import reprocess
 
             return reprocess.run(args)
+        if args.command == "replay":
+            from inlet.cli import replay
+
+            return replay.run(args)
+        if args.command == "export":
+            from inlet.cli import export
+
+            return export.run(args)
+        if args.command == "reindex":
+            from inlet.cli import reindex
+
+            return reindex.run(args)
         from inlet.cli import commands
 
         return commands.run(args)

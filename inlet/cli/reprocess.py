@@ -8,14 +8,12 @@ failed, by id. Exit 1 if any failed (after all the others were done), 2 for bad 
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from inlet import settings as config
 from inlet.cli.commands import instant
-from inlet.cli.wiring import find_data_dir, open_adapters
+from inlet.cli.wiring import open_adapters, tool_settings
 from inlet.errors import ConfigError
 from inlet.ids import id_time
 from inlet.logs import configure
@@ -28,14 +26,7 @@ def run(args: argparse.Namespace) -> int:
     until = instant(args.until, "--until")
     if since is not None and until is not None and until <= since:
         raise ConfigError(f"--until ({args.until}) must be after --since ({args.since})")
-    settings = config.load(
-        "tool",
-        {
-            "data_dir": str(find_data_dir(args.data_dir, os.environ)),
-            "bucket": args.bucket,
-            "table": args.table,
-        },
-    )
+    settings = tool_settings(args)
     configure("WARNING")
     adapters = open_adapters(settings)
     now = datetime.now(UTC)
@@ -50,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
             until=until,
             now=now,
             verdicts=adapters.verdicts,
+            events=adapters.events,
             recheck_authentication=args.recheck_authentication,
         ):
             report.add(outcome)

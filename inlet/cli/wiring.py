@@ -2,6 +2,7 @@
 the Lambdas: S3 and DynamoDB when a bucket and table are named, the embedded filesystem store
 and SQLite index under the data dir otherwise."""
 
+import argparse
 import functools
 import logging
 import os
@@ -9,9 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from inlet import settings as config
 from inlet.blobstore import BlobStore
 from inlet.blobstore.filesystem import FilesystemBlobStore
 from inlet.errors import ConfigError, PermanentError
+from inlet.events import EventSink, NoEvents
 from inlet.index import Index
 from inlet.message_store import MessageStore
 from inlet.pipeline import Verdicts
@@ -46,6 +49,8 @@ class Adapters:
         self._data_dir = settings.data_dir
         self._dns_resolver = settings.dns_resolver
         self._hostname = settings.hostname
+        self._event_bus = None if embedded else settings.event_bus
+        self._webhook = settings.webhook_url is not None
         # The message store and the index live in the same place: both in AWS, or both local.
         # Checked before anything is opened; the relay alone writes to a bucket without one.
         if with_index and bool(self._bucket) != bool(self._table):
@@ -87,6 +92,25 @@ class Adapters:
         resolver = CachingResolver(BreakerResolver(DnspythonResolver(self._dns_resolver)))
         return Authenticator(resolver, authserv_id=self._hostname)
 
+    @functools.cached_property
+    def events(self) -> EventSink:
+        """Where events go. On AWS: the EventBridge bus INLET_EVENT_BUS names (none without
+        one). Locally: the webhook outbox under the data dir, when `inlet up` has a webhook
+        (INLET_WEBHOOK_URL) or, for the other commands, when an outbox is there (a webhook was
+        configured: `inlet up` delivers what they add); else none."""
+        if self._bucket:
+            if not self._event_bus:
+                return NoEvents()
+            from inlet.eventbridge import EventBridgeSink, make_events_client
+
+            return EventBridgeSink(make_events_client(), self._event_bus)
+        from inlet.webhook.outbox import OUTBOX_DIR, Outbox
+
+        directory = self._data_dir / OUTBOX_DIR
+        if self._webhook or directory.is_dir():
+            return Outbox(directory)
+        return NoEvents()
+
     def close(self) -> None:
         if "index" in self.__dict__:
             self.index.close()
@@ -127,6 +151,19 @@ def open_adapters(
     return Adapters(
         settings, embedded=embedded, with_index=with_index, store_deadline=store_deadline
     )
+
+
+def tool_settings(args: argparse.Namespace, **extra: str | None) -> Settings:
+    """The settings of a command other than up/relay: where (--data-dir, else the last `inlet
+    up`'s; --bucket and --table; --event-bus) from its flags, the rest from INLET_*."""
+    flags = {
+        "data_dir": str(find_data_dir(args.data_dir, os.environ)),
+        "bucket": args.bucket,
+        "table": args.table,
+        "event_bus": args.event_bus,
+        **extra,
+    }
+    return config.load("tool", flags)
 
 
 def secret_source(*, path: Path | None = None, secret_id: str | None = None) -> SecretSource:
