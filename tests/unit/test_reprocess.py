@@ -13,6 +13,7 @@ from inlet import keys
 from inlet.blobstore import BlobStore, StorageError
 from inlet.document import Document
 from inlet.envelope import Envelope
+from inlet.events import NoEvents
 from inlet.index import Index
 from inlet.index.dynamodb import DynamoIndex
 from inlet.index.sqlite import SqliteIndex
@@ -20,6 +21,7 @@ from inlet.message_store import MessageStore
 from inlet.parsing import PARSER_VERSION, quarantine_document
 from inlet.pipeline import parse_stored
 from inlet.reprocess import ReprocessReport, ids_in_range, reprocess, reprocess_message
+from tests.sinks import RecordingSink
 from tests.stored import store_message
 
 pytestmark = pytest.mark.unit
@@ -119,6 +121,7 @@ def run(messages: MessageStore, index: Index, **kwargs: Any) -> ReprocessReport:
         until=kwargs.pop("until", None),
         now=NOW,
         verdicts=verdicts_now,
+        events=kwargs.pop("events", NoEvents()),
         **kwargs,
     ):
         report.add(outcome)
@@ -216,11 +219,22 @@ def test_a_quarantined_message_that_now_parses_is_parsed(
     messages.quarantine(record)
     sqlite_index.put(record)
 
+    emitted = RecordingSink()
     [outcome] = list(
-        reprocess(messages, sqlite_index, since=None, until=None, now=NOW, verdicts=verdicts_now)
+        reprocess(
+            messages,
+            sqlite_index,
+            since=None,
+            until=None,
+            now=NOW,
+            verdicts=verdicts_now,
+            events=emitted,
+        )
     )
 
     assert (outcome.status, outcome.authentication) == ("parsed", "computed")
+    # It was quarantined until now: its consumers learn it arrived after all.
+    assert [e["detail"]["event_id"] for e in emitted.events] == [f"{envelope.id}:received"]
     document = messages.load_document(envelope.id)
     assert document is not None
     assert document["status"] == "parsed"
@@ -314,7 +328,9 @@ def test_a_raw_message_gone_meanwhile_is_skipped(
     write_older_parse(messages, sqlite_index, envelope)
     messages.blobs.delete(keys.raw_key(envelope.id))  # retention got there after the listing
 
-    outcome = reprocess_message(messages, sqlite_index, envelope.id, now=NOW, verdicts=verdicts_now)
+    outcome = reprocess_message(
+        messages, sqlite_index, envelope.id, now=NOW, verdicts=verdicts_now, events=NoEvents()
+    )
 
     assert outcome.status == "skipped"
     document = messages.load_document(envelope.id)

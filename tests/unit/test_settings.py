@@ -101,3 +101,49 @@ def test_the_dns_resolver_is_an_address_with_an_optional_port(
 def test_a_bad_dns_resolver_is_refused_with_the_setting_named(value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=rf"INLET_DNS_RESOLVER \(--dns-resolver\): {message}"):
         load("up", {}, env={"INLET_DNS_RESOLVER": value})
+
+
+SECRET = "s3cret-s3cret-s3cret"
+
+
+def test_a_webhook_is_an_http_url_with_a_secret_and_a_retry_delay() -> None:
+    s = load(
+        "up",
+        {},
+        env={"INLET_WEBHOOK_URL": "https://hooks.example/in", "INLET_WEBHOOK_SECRET": SECRET},
+    )
+    assert (s.webhook_url, s.webhook_secret, s.webhook_retry_seconds) == (
+        "https://hooks.example/in",
+        SECRET,
+        30,
+    )
+    assert SECRET not in repr(s)
+    assert load("up", {}, env={}).webhook_url is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"INLET_WEBHOOK_URL": "ftp://x.example/"},
+            r"INLET_WEBHOOK_URL \(--webhook-url\): expected an http",
+        ),
+        ({"INLET_WEBHOOK_URL": "http:///nohost"}, "expected an http"),
+        (
+            {"INLET_WEBHOOK_URL": "http://127.0.0.1:9/"},
+            r"needs INLET_WEBHOOK_SECRET .* at least 16",
+        ),
+        (
+            {"INLET_WEBHOOK_URL": "http://127.0.0.1:9/", "INLET_WEBHOOK_SECRET": "short"},
+            "at least 16",
+        ),
+        ({"INLET_WEBHOOK_SECRET": SECRET}, r"INLET_WEBHOOK_SECRET .* is set but INLET_WEBHOOK_URL"),
+        ({"INLET_WEBHOOK_RETRY_SECONDS": "0"}, "must be at least 1"),
+        ({"INLET_WEBHOOK_RETRY_SECONDS": "7200"}, "must be at most 3600"),
+    ],
+)
+def test_a_bad_webhook_setting_is_refused_with_the_setting_named(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load("up", {}, env=env)

@@ -12,6 +12,7 @@ from inlet.cli.wiring import INDEX_FILE
 from inlet.ids import mint_id
 from inlet.index.sqlite import SqliteIndex
 from inlet.message_store import MessageStore
+from inlet.events import NoEvents
 from inlet.pipeline import index_parsed, no_verdicts, parse_stored
 from tests.builders import make_draft
 from tests.cli import run_cli
@@ -45,7 +46,7 @@ def test_show_and_search_escape_what_the_client_wrote(tmp_path: Path) -> None:
     )
     index = SqliteIndex(tmp_path / INDEX_FILE)
     parse_stored(messages, incoming.id, now=datetime.now(UTC), verdicts=no_verdicts)
-    index_parsed(messages, index, incoming.id)
+    index_parsed(messages, index, incoming.id, events=NoEvents())
     index.close()
     shown = run_cli("show", incoming.id, "--data-dir", str(tmp_path))
     found = run_cli("search", "--to", "b@example.com", "--data-dir", str(tmp_path))
