@@ -9,10 +9,10 @@ import pytest
 from inlet.blobstore.filesystem import FilesystemBlobStore
 from inlet.cli.terminal import printable
 from inlet.cli.wiring import INDEX_FILE
+from inlet.events import NoEvents
 from inlet.ids import mint_id
 from inlet.index.sqlite import SqliteIndex
 from inlet.message_store import MessageStore
-from inlet.events import NoEvents
 from inlet.pipeline import index_parsed, no_verdicts, parse_stored
 from tests.builders import make_draft
 from tests.cli import run_cli
