@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, TypedDict
 
 from inlet import keys
+from inlet.durable import fsync_dir
 from inlet.envelope import Envelope
 from inlet.errors import ConfigError, InletError, NotFoundError
 from inlet.ids import check_id, id_time
@@ -356,7 +357,7 @@ def export_eml(messages: MessageStore, ids: Iterable[str], directory: Path) -> E
         _export(messages, ids, manifest, report, write_one)
         manifest.close()
         _durable(listing)
-    _sync_directory(directory)
+    fsync_dir(directory)
     report.outputs = [str(directory), str(manifest_path)]
     return report
 
@@ -365,15 +366,6 @@ def _durable(*files: BinaryIO) -> None:
     for out in files:
         out.flush()
         os.fsync(out.fileno())
-
-
-def _sync_directory(directory: Path) -> None:
-    """The renames themselves survive a crash only once the directory is synced."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = [

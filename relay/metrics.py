@@ -11,9 +11,11 @@ import time
 from collections import Counter
 from typing import Any, TextIO
 
-NAMESPACE = "Inlet"
+from inlet.emf import NAMESPACE as NAMESPACE  # the contract with infra and the tests
+from inlet.emf import SERVICE_DIMENSION as SERVICE_DIMENSION
+from inlet.emf import emf_document
+
 SERVICE = "relay"
-SERVICE_DIMENSION = "service"  # the dimension Powertools gives the functions' metrics too
 REPLY_CODE_DIMENSION = "ReplyCode"
 SESSIONS = "Sessions"
 REPLIES = "Replies"
@@ -80,10 +82,10 @@ class RelayMetrics:
         }
         if self._latencies:
             counts[STORE_LATENCY] = ([round(v, 3) for v in self._latencies], "Milliseconds")
-        docs = [_emf(stamp, [[SERVICE_DIMENSION]], {SERVICE_DIMENSION: SERVICE}, counts)]
+        docs = [emf_document(stamp, [[SERVICE_DIMENSION]], {SERVICE_DIMENSION: SERVICE}, counts)]
         for code, n in sorted(self.replies.items()):
             docs.append(
-                _emf(
+                emf_document(
                     stamp,
                     [[SERVICE_DIMENSION, REPLY_CODE_DIMENSION]],
                     {SERVICE_DIMENSION: SERVICE, REPLY_CODE_DIMENSION: code},
@@ -97,26 +99,3 @@ class RelayMetrics:
         for doc in self.documents():
             out.write(json.dumps(doc, separators=(",", ":")) + "\n")
         out.flush()
-
-
-def _emf(
-    stamp: int,
-    dimensions: list[list[str]],
-    dims: dict[str, str],
-    metrics: dict[str, tuple[Any, str]],
-) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": stamp,
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": dimensions,
-                    "Metrics": [{"Name": k, "Unit": unit} for k, (_, unit) in metrics.items()],
-                }
-            ],
-        },
-        **dims,
-    }
-    doc.update({k: value for k, (value, _) in metrics.items()})
-    return doc

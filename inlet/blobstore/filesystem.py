@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from inlet.blobstore import READ_CHUNK, Blob, BlobStream, StorageError
+from inlet.durable import install, write_file
 from inlet.errors import NotFoundError, PermanentError
 
 log = logging.getLogger(__name__)
@@ -158,19 +159,10 @@ class FilesystemBlobStore:
         """Install a fully written, fsynced temporary file as `key`, its metadata first."""
         if metadata:
             self._write_file(self._meta_path(key), json.dumps(dict(metadata)).encode())
-        _install(tmp, self._path(key))
+        install(tmp, self._path(key))
 
     def _write_file(self, path: Path, data: bytes) -> None:
-        f, tmp = self._tmp_file()
-        try:
-            with f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            _install(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_file(path, data, tmp_dir=self.root / _TMP)
 
     def _tmp_file(self) -> tuple[BinaryIO, Path]:
         fd, name = tempfile.mkstemp(dir=self.root / _TMP)
@@ -244,18 +236,3 @@ def _chunks(handle: BinaryIO, key: str, chunk_size: int) -> Iterator[bytes]:
             if not chunk:
                 return
             yield chunk
-
-
-def _install(tmp: Path, final: Path) -> None:
-    """Rename into place and make the rename durable (fsync of the directory)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-    _fsync_dir(final.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
