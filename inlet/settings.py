@@ -186,7 +186,7 @@ class Settings:
     dns_resolver: tuple[str, int] | None
     webhook_url: str | None
     webhook_secret: str | None = field(repr=False)
-    webhook_retry_seconds: float
+    webhook_retry_seconds: int
     event_bus: str | None
     bucket: str | None
     table: str | None
@@ -322,7 +322,7 @@ def load(
         dns_resolver=_resolver(raw["dns_resolver"], name("dns_resolver")),
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
-        webhook_retry_seconds=_bounded(number("webhook_retry_seconds", 1), 3600, name),
+        webhook_retry_seconds=integer("webhook_retry_seconds", 1, 3600),
         event_bus=raw["event_bus"],
         bucket=raw["bucket"],
         table=raw["table"],
@@ -359,14 +359,6 @@ def _webhook(
             f"{MIN_WEBHOOK_SECRET} characters (receivers verify every request with it)"
         )
     return url, secret
-
-
-def _bounded(value: float, high: float, name: Callable[[str], str]) -> float:
-    if value > high:
-        raise ConfigError(
-            f"{name('webhook_retry_seconds')} must be at most {high:g}, got {value:g}"
-        )
-    return value
 
 
 def _domains(text: str | None, label: str) -> tuple[str, ...]:

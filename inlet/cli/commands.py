@@ -18,6 +18,7 @@ from inlet.cli.verify import verify
 from inlet.cli.wiring import open_adapters, tool_settings
 from inlet.document import Address
 from inlet.errors import ConfigError, NotFoundError
+from inlet.events import EventSink
 from inlet.expiry_sweep import run_retention
 from inlet.ids import check_id
 from inlet.index import Entry, Index, SearchField
@@ -38,7 +39,11 @@ def run(args: argparse.Namespace) -> int:
     messages, index = adapters.messages, adapters.index
     try:
         if args.command == "show":
-            return _show(messages, index, args)
+            code = _show(messages, index, args)
+            if code == 0 and not (args.raw or args.json):
+                for line in _webhook_lines(adapters.events, args.id):
+                    _say(line)
+            return code
         if args.command == "search":
             return _search(index, args)
         if args.command == "verify":
@@ -120,6 +125,32 @@ def _show(messages: MessageStore, index: Index, args: argparse.Namespace) -> int
         if document["defects"]:
             _say(f"defects:     {'; '.join(document['defects'])}")
     return 0
+
+
+def _webhook_lines(events: EventSink, message_id: str) -> list[str]:
+    """Where the message's events are in the local webhook outbox (nothing on AWS: there,
+    EventBridge and the webhook function's queues hold them)."""
+    from inlet.webhook.outbox import Outbox, describe
+
+    if not isinstance(events, Outbox):
+        return []
+    lines = []
+    for entry in events.status_of(message_id):
+        shown = describe(entry)
+        event_id, attempts, error = shown["event_id"], shown["attempts"], shown["last_error"]
+        if entry.state == "delivered":
+            text = f"delivered {event_id} at {shown['done_at']} (attempt {attempts})"
+        elif entry.state == "pending":
+            tried = f"attempt {attempts + 1}" if attempts else "first attempt"
+            last = f", last error: {error}" if error else ""
+            text = f"pending {event_id} ({tried} at {shown['next_attempt_at']}{last})"
+        else:
+            text = (
+                f"FAILED {event_id}: gave up at {shown['done_at']} after {attempts} attempts "
+                f"(last error: {error}); `inlet replay --id {message_id}` sends it again"
+            )
+        lines.append(f"webhook:     {text}")
+    return lines
 
 
 def _verdict_lines(verdicts: Authentication | None) -> list[str]:

@@ -1,7 +1,9 @@
 """`inlet up` and `inlet relay`: the long-running processes."""
 
 import asyncio
+import logging
 import socket
+import sys
 from typing import TYPE_CHECKING
 
 from inlet import settings as config
@@ -10,7 +12,10 @@ from inlet.errors import ConfigError
 from inlet.logs import configure
 
 if TYPE_CHECKING:
+    from inlet.webhook.delivery import WebhookDeliverer
     from relay.auth import Credentials
+
+log = logging.getLogger(__name__)
 
 
 def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
@@ -21,6 +26,7 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
     from relay.server import Relay
 
     runner = None
+    deliverer: WebhookDeliverer | None = None
     if mode == "up":
         # The parser and the index come with the local pipeline only: `inlet relay` stays small.
         from inlet.cli.local_runner import LocalRunner
@@ -34,7 +40,9 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
             adapters.index,
             RetentionPolicy.from_settings(settings),
             verdicts=adapters.verdicts,
+            events=adapters.events,
         )
+        deliverer = _deliverer(settings, adapters.events)
     else:
         adapters = open_adapters(settings, with_index=False, store_deadline=settings.store_timeout)
     adapters.sweep_partials()
@@ -57,6 +65,8 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
         relay.install_signal_handlers()
         if runner is not None:
             runner.start()
+        if deliverer is not None:
+            deliverer.start()
         print(
             f"inlet {mode}: SMTP on {settings.smtp_host}:{relay.smtp_port}, "
             f"accepting {', '.join(settings.domains)}; storing in {adapters.where}; "
@@ -65,7 +75,8 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
                 f"; submission on {settings.smtp_host}:{relay.submission_port}"
                 if settings.submission_port is not None
                 else ""
-            ),
+            )
+            + (f"; webhook to {deliverer.host}" if deliverer is not None else ""),
             flush=True,
         )
         await relay.serve_forever()
@@ -74,9 +85,37 @@ def serve(mode: config.Mode, flags: dict[str, str | None]) -> int:
         asyncio.run(run())
     finally:
         if runner is not None:
-            runner.close()
+            runner.close()  # first: what it indexes last is emitted to the outbox
+        if deliverer is not None:
+            deliverer.stop()
         adapters.close()
     return 0
+
+
+def _deliverer(settings: config.Settings, events: object) -> "WebhookDeliverer | None":
+    """`inlet up`'s webhook deliverer, when there is a webhook; without one, a warning if
+    events wait in the outbox (they are kept, and delivered once a webhook is set again)."""
+    from inlet.webhook.delivery import WebhookDeliverer
+    from inlet.webhook.outbox import Outbox
+
+    if not isinstance(events, Outbox):
+        return None
+    if settings.webhook_url is None or settings.webhook_secret is None:
+        pending = events.pending_count()
+        log.warning(
+            "webhook outbox kept without a webhook: events are queued, not delivered; set "
+            "INLET_WEBHOOK_URL to deliver them, or remove the outbox directory to stop queueing",
+            extra={"pending": pending, "outbox": str(events.directory)},
+        )
+        return None
+    return WebhookDeliverer(
+        events,
+        settings.webhook_url,
+        settings.webhook_secret,
+        retry_seconds=settings.webhook_retry_seconds,
+        metrics_interval=settings.metrics_interval,
+        metrics_out=sys.stdout,
+    )
 
 
 def _credentials(settings: config.Settings) -> "Credentials | None":

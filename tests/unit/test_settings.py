@@ -138,8 +138,8 @@ def test_a_webhook_is_an_http_url_with_a_secret_and_a_retry_delay() -> None:
             "at least 16",
         ),
         ({"INLET_WEBHOOK_SECRET": SECRET}, r"INLET_WEBHOOK_SECRET .* is set but INLET_WEBHOOK_URL"),
-        ({"INLET_WEBHOOK_RETRY_SECONDS": "0"}, "must be at least 1"),
-        ({"INLET_WEBHOOK_RETRY_SECONDS": "7200"}, "must be at most 3600"),
+        ({"INLET_WEBHOOK_RETRY_SECONDS": "0"}, "must be between 1 and 3600, got 0"),
+        ({"INLET_WEBHOOK_RETRY_SECONDS": "7200"}, "must be between 1 and 3600, got 7200"),
     ],
 )
 def test_a_bad_webhook_setting_is_refused_with_the_setting_named(

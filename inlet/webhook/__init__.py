@@ -1,0 +1,1 @@
+"""Local webhook delivery: the signature, the durable outbox and the delivery worker."""

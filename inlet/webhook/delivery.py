@@ -1,0 +1,257 @@
+"""The webhook deliverer of `inlet up`: sends what the outbox holds, on the retry schedule.
+
+One thread watches `pending/` (woken at once by an emit in this process, and polling for the
+records other processes add); due records are POSTed by a small pool, in order of their next
+attempt. Each request is signed when it is sent, so a retry or a replay carries a fresh `t`.
+A 2xx is delivered; anything else, a timeout or no connection is tried again after
+`retry_seconds`, doubling up to an hour (inlet.webhook.schedule), until a day has passed since
+the first attempt: then the record moves to `failed/`, an error is logged, and `inlet show`
+names it. The URL's host is logged, never its path, the secret or a body.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TextIO
+
+from inlet.emf import SERVICE_DIMENSION, emf_document
+from inlet.events import to_json
+from inlet.webhook.outbox import DELIVERED, FAILED, Outbox, Record
+from inlet.webhook.schedule import WINDOW_SECONDS, retry_delay
+from inlet.webhook.signature import sign
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10.0
+SERVICE = "webhook"  # the metrics' service dimension, as the webhook function's on AWS
+WEBHOOKS_DELIVERED = "WebhooksDelivered"
+WEBHOOK_RETRIES = "WebhookRetries"
+WEBHOOKS_FAILED = "WebhooksFailed"
+OUTBOX_PENDING = "OutboxPending"
+_BATCH = 64  # due records taken per pass, so a stop is noticed between batches
+_PRUNE_INTERVAL = 3600.0
+
+# (url, body, headers, timeout) → HTTP status; raises OSError or HTTPException without one.
+Post = Callable[[str, bytes, Mapping[str, str], float], int]
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is not a delivery: the receiver's answer is the 3xx itself."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
+    # The settings accept only http(s) URLs (inlet.settings), so no file: or custom scheme.
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            response.read(1 << 16)  # let the connection finish cleanly; the body is not used
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
+
+
+class WebhookDeliverer:
+    def __init__(
+        self,
+        outbox: Outbox,
+        url: str,
+        secret: str,
+        *,
+        retry_seconds: int = 30,
+        timeout: float = TIMEOUT_SECONDS,
+        workers: int = 4,
+        poll_seconds: float = 1.0,
+        window: float = WINDOW_SECONDS,
+        metrics_interval: float = 60.0,
+        metrics_out: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+        send: Post = post,
+    ) -> None:
+        self.outbox = outbox
+        self._url = url
+        self.host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+        self._secret = secret
+        self._retry_seconds = retry_seconds
+        self._timeout = timeout
+        self._poll = poll_seconds
+        self._window = window
+        self._clock = clock
+        self._send = send
+        self._metrics_interval = metrics_interval
+        self._metrics_out = metrics_out
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._counts_lock = threading.Lock()
+        self.delivered = self.retries = self.failed = 0
+        self._flushed = (0, 0, 0)
+
+    # Lifecycle
+
+    def start(self) -> None:
+        pending = self.outbox.pending_count()
+        if pending:
+            log.info("webhook outbox has pending events", extra={"pending": pending})
+        self._thread = threading.Thread(target=self._run, name="webhook-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop taking records; a request in flight finishes (or times out) first. What is not
+        delivered stays pending for the next start."""
+        self._stop.set()
+        self.outbox.added.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.flush_metrics()
+
+    # One pass
+
+    def deliver_due(self) -> float | None:
+        """Attempt every due record, oldest schedule first. Returns when the next one falls
+        due (unix time), None if nothing is pending."""
+        while not self._stop.is_set():
+            now = self._clock()
+            due: list[tuple[float, str, Record, int]] = []
+            upcoming: float | None = None
+            for entry in self.outbox.pending():
+                at = entry.record["next_attempt_at"]
+                if at <= now:
+                    stamp = self.outbox.mtime_ns(entry.name)
+                    if stamp is not None:
+                        due.append((at, entry.name, entry.record, stamp))
+                elif upcoming is None or at < upcoming:
+                    upcoming = at
+            if not due:
+                return upcoming
+            due.sort(key=lambda item: (item[0], item[2]["queued_at"]))
+            batch = due[:_BATCH]
+            list(self._pool.map(lambda item: self._attempt(item[1], item[2], item[3]), batch))
+        return None
+
+    def _attempt(self, name: str, record: Record, read_stamp: int) -> None:
+        event = record["event"]
+        event_id = event["detail"]["event_id"]
+        body = to_json(event).encode()
+        now = self._clock()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "inlet-webhook/1",
+            "Inlet-Event-Id": event_id,
+            "Inlet-Signature": sign(self._secret, body, int(now)),
+        }
+        error: str | None
+        try:
+            status = self._send(self._url, body, headers, self._timeout)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except (OSError, http.client.HTTPException) as exc:
+            status, error = 0, self._reason(exc)
+        done = self._clock()
+        if self.outbox.mtime_ns(name) != read_stamp:
+            # Emitted again while this attempt ran (a replay): the fresh record stands.
+            return
+        record["attempts"] += 1
+        first = record["first_attempt_at"]
+        if first is None:
+            first = record["first_attempt_at"] = now
+        record["last_error"] = error
+        fields = {"event_id": event_id, "host": self.host, "attempt": record["attempts"]}
+        if error is None:
+            record["done_at"] = done
+            self.outbox.finish(name, record, DELIVERED)
+            self._count("delivered")
+            log.info("webhook delivered", extra={**fields, "status": status})
+        elif done - first >= self._window:
+            record["done_at"] = done
+            self.outbox.finish(name, record, FAILED)
+            self._count("failed")
+            log.error(
+                "webhook gave up: inlet replay --id sends it again",
+                extra={**fields, "error": error},
+            )
+        else:
+            delay = retry_delay(self._retry_seconds, record["attempts"])
+            record["next_attempt_at"] = done + delay
+            self.outbox.reschedule(name, record)
+            self._count("retries")
+            log.warning(
+                "webhook failed, will retry",
+                extra={**fields, "error": error, "retry_in_seconds": delay},
+            )
+
+    # The thread
+
+    def _run(self) -> None:
+        next_metrics = time.monotonic() + self._metrics_interval
+        next_prune = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() >= next_prune:
+                self.outbox.prune_delivered()
+                next_prune = time.monotonic() + _PRUNE_INTERVAL
+            self.outbox.added.clear()
+            try:
+                upcoming = self.deliver_due()
+            except OSError as exc:  # the outbox itself (a full disk): keep trying
+                log.error("webhook outbox unavailable", extra={"error": str(exc)})
+                upcoming = None
+            if time.monotonic() >= next_metrics:
+                self.flush_metrics()
+                next_metrics = time.monotonic() + self._metrics_interval
+            wait = self._poll
+            if upcoming is not None:
+                wait = max(0.0, min(wait, upcoming - self._clock()))
+            self.outbox.added.wait(wait)
+
+    def _reason(self, exc: BaseException) -> str:
+        """Why a request got no answer, without the URL (it may carry a token)."""
+        reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(reason, TimeoutError):
+            return f"no answer within {self._timeout:g} s"
+        if isinstance(reason, OSError) and reason.strerror:
+            return reason.strerror
+        return str(reason) if isinstance(reason, str) else type(reason).__name__
+
+    # Metrics
+
+    def _count(self, what: str) -> None:
+        with self._counts_lock:
+            setattr(self, what, getattr(self, what) + 1)
+
+    def flush_metrics(self) -> None:
+        """One EMF line: the counts since the last line, and how many events wait."""
+        if self._metrics_out is None:
+            return
+        with self._counts_lock:
+            totals = (self.delivered, self.retries, self.failed)
+            delivered, retries, failed = (a - b for a, b in zip(totals, self._flushed, strict=True))
+            self._flushed = totals
+        doc = emf_document(
+            int(time.time() * 1000),
+            [[SERVICE_DIMENSION]],
+            {SERVICE_DIMENSION: SERVICE},
+            {
+                WEBHOOKS_DELIVERED: (delivered, "Count"),
+                WEBHOOK_RETRIES: (retries, "Count"),
+                WEBHOOKS_FAILED: (failed, "Count"),
+                OUTBOX_PENDING: (self.outbox.pending_count(), "Count"),
+            },
+        )
+        self._metrics_out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+        self._metrics_out.flush()
