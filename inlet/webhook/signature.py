@@ -24,6 +24,8 @@ def sign(secret: str, body: bytes, t: int) -> str:
 def _parse(header: str) -> tuple[int, list[str]] | None:
     t: int | None = None
     v1: list[str] = []
+    if not header.isascii():
+        return None  # int() and compare_digest refuse what is not ASCII digits and hex
     for part in header.split(","):
         name, sep, value = part.strip().partition("=")
         if not sep:

@@ -37,7 +37,17 @@ def test_another_secret_or_a_changed_body_does_not_verify(secret: str, body: byt
 
 @pytest.mark.parametrize(
     "header",
-    ["", "t=1000", "v1=abc", "t=abc,v1=00", "t=1000;v1=00", "t=-5,v1=00", "garbage"],
+    [
+        "",
+        "t=1000",
+        "v1=abc",
+        "t=abc,v1=00",
+        "t=1000;v1=00",
+        "t=-5,v1=00",
+        "garbage",
+        "t=²,v1=00",
+        "t=1000,v1=é",
+    ],
 )
 def test_a_malformed_header_does_not_verify(header: str) -> None:
     assert not verify(SECRET, BODY, header, now=1000)
