@@ -49,7 +49,7 @@ def main() -> int:
         assert receiver.stdout is not None
         ready = receiver.stdout.readline()
         url = ready.split("listening on ")[1].strip()
-        made = [event_of(make_document()) for _ in range(args.count)]
+        made = [event_of(make_document()) for _ in range(args.count)]  # type: ignore[arg-type]
         events: list[Event] = [e for e in made if e is not None]
         with tempfile.TemporaryDirectory() as tmp:
             outbox = Outbox(Path(tmp))
