@@ -132,3 +132,15 @@ def health_status(port: int) -> int:
         return response.status
     finally:
         conn.close()
+
+
+# MIME nested deeper than the parser can follow: the one kind of message that cannot be read.
+UNPARSEABLE = (
+    b"From: m@example.org\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
+    + b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        for i in range(1500)
+    )
+    + b"Content-Type: text/plain\r\n\r\ndeep\r\n"
+    + b"".join(b"--b%d--\r\n" % i for i in reversed(range(1500)))
+)

@@ -13,23 +13,13 @@ from typing import Any
 import pytest
 
 from tests.processes import inlet_process
+from tests.support import UNPARSEABLE
 
 pytestmark = pytest.mark.relay
 
 PLAIN = (
     b"From: Alice <alice@example.org>\r\nTo: Bob <bob@example.com>\r\n"
     b"Subject: =?utf-8?b?w6l0w6k=?=\r\nMessage-ID: <up-{n}@example.org>\r\n\r\nhello {n}\r\n"
-)
-
-# MIME nested deeper than the parser can follow: the one kind of message that cannot be read.
-UNPARSEABLE = (
-    b"From: m@example.org\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
-    + b"".join(
-        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
-        for i in range(1500)
-    )
-    + b"Content-Type: text/plain\r\n\r\ndeep\r\n"
-    + b"".join(b"--b%d--\r\n" % i for i in reversed(range(1500)))
 )
 
 

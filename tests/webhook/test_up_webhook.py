@@ -18,6 +18,7 @@ from inlet.webhook.delivery import WebhookDeliverer
 from inlet.webhook.outbox import Outbox
 from inlet.webhook.signature import verify
 from tests.processes import inlet_process, wait_for
+from tests.support import UNPARSEABLE
 from tests.webhook.receiver import Script, free_port, receiver
 
 pytestmark = pytest.mark.relay
@@ -26,14 +27,6 @@ SECRET = "an-up-webhook-secret"
 MESSAGE = (
     b"From: Alice <alice@example.org>\r\nTo: bob@example.com\r\nSubject: hook {n}\r\n"
     b"Message-ID: <hook-{n}@example.org>\r\n\r\nhello\r\n"
-)
-UNPARSEABLE = (
-    b"From: m@example.org\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
-    + b"".join(
-        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
-        for i in range(1500)
-    )
-    + b"".join(b"--b%d--\r\n" % i for i in reversed(range(1500)))
 )
 
 
