@@ -25,7 +25,7 @@ from typing import TextIO
 
 from inlet.emf import SERVICE_DIMENSION, emf_document
 from inlet.events import to_json
-from inlet.webhook.outbox import DELIVERED, FAILED, Outbox, Record
+from inlet.webhook.outbox import DELIVERED, FAILED, PENDING, Outbox, Stamp
 from inlet.webhook.schedule import WINDOW_SECONDS, retry_delay
 from inlet.webhook.signature import sign
 
@@ -98,6 +98,8 @@ class WebhookDeliverer:
         self._metrics_out = metrics_out
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook")
         self._stop = threading.Event()
+        # name → (stamp, next_attempt_at, queued_at) of the pending records last read.
+        self._known: dict[str, tuple[Stamp, float, float]] = {}
         self._thread: threading.Thread | None = None
         self._counts_lock = threading.Lock()
         self.delivered = self.retries = self.failed = 0
@@ -129,24 +131,43 @@ class WebhookDeliverer:
         due (unix time), None if nothing is pending."""
         while not self._stop.is_set():
             now = self._clock()
-            due: list[tuple[float, str, Record, int]] = []
+            due: list[tuple[float, float, str, Stamp]] = []
             upcoming: float | None = None
-            for entry in self.outbox.pending():
-                at = entry.record["next_attempt_at"]
+            for name, stamp, at, queued_at in self._schedule():
                 if at <= now:
-                    stamp = self.outbox.mtime_ns(entry.name)
-                    if stamp is not None:
-                        due.append((at, entry.name, entry.record, stamp))
+                    due.append((at, queued_at, name, stamp))
                 elif upcoming is None or at < upcoming:
                     upcoming = at
             if not due:
                 return upcoming
-            due.sort(key=lambda item: (item[0], item[2]["queued_at"]))
-            batch = due[:_BATCH]
-            list(self._pool.map(lambda item: self._attempt(item[1], item[2], item[3]), batch))
+            due.sort()
+            batch = [(name, stamp) for _, _, name, stamp in due[:_BATCH]]
+            list(self._pool.map(lambda item: self._attempt(*item), batch))
         return None
 
-    def _attempt(self, name: str, record: Record, read_stamp: int) -> None:
+    def _schedule(self) -> list[tuple[str, Stamp, float, float]]:
+        """(name, stamp, next attempt, queued at) of each pending record. A record is read
+        only when its file changed since the last pass: with many events waiting on a
+        receiver that is down, a pass lists the directory instead of reading every file."""
+        stamps = self.outbox.pending_stamps()
+        for name in self._known.keys() - stamps.keys():
+            del self._known[name]
+        schedule = []
+        for name, stamp in stamps.items():
+            known = self._known.get(name)
+            if known is None or known[0] != stamp:
+                record = self.outbox.read(PENDING, name)
+                if record is None:
+                    continue
+                known = (stamp, record["next_attempt_at"], record["queued_at"])
+                self._known[name] = known
+            schedule.append((name, *known))
+        return schedule
+
+    def _attempt(self, name: str, read_stamp: Stamp) -> None:
+        record = self.outbox.read(PENDING, name)
+        if record is None or self.outbox.stamp(name) != read_stamp:
+            return  # delivered, or emitted again, since it was listed: the next pass sees it
         event = record["event"]
         event_id = event["detail"]["event_id"]
         body = to_json(event).encode()
@@ -164,7 +185,7 @@ class WebhookDeliverer:
         except (OSError, http.client.HTTPException) as exc:
             status, error = 0, self._reason(exc)
         done = self._clock()
-        if self.outbox.mtime_ns(name) != read_stamp:
+        if self.outbox.stamp(name) != read_stamp:
             # Emitted again while this attempt ran (a replay): the fresh record stands.
             return
         record["attempts"] += 1

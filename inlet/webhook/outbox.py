@@ -39,6 +39,9 @@ State = Literal["pending", "delivered", "failed"]
 STATES: tuple[State, ...] = (PENDING, DELIVERED, FAILED)
 DELIVERED_KEPT_SECONDS = 7 * 24 * 3600
 _SUFFIX = ".json"
+# A pending record's (inode, mtime_ns): every write renames a new file into place, so the inode
+# changes even when two writes fall within the filesystem's timestamp granularity.
+Stamp = tuple[int, int]
 
 
 class Record(TypedDict):
@@ -104,6 +107,23 @@ class Outbox:
         """Every pending record (unordered; a record removed while listing is skipped)."""
         yield from self._entries(PENDING)
 
+    def pending_stamps(self) -> dict[str, Stamp]:
+        """Each pending record's name and stamp: what changed since a previous look,
+        without reading a file."""
+        stamps: dict[str, Stamp] = {}
+        try:
+            with os.scandir(self._dir(PENDING)) as entries:
+                for entry in entries:
+                    if entry.name.endswith(_SUFFIX) and not entry.name.startswith("."):
+                        try:
+                            stat = entry.stat()
+                            stamps[entry.name] = (stat.st_ino, stat.st_mtime_ns)
+                        except FileNotFoundError:
+                            continue  # delivered meanwhile
+        except FileNotFoundError:
+            pass
+        return stamps
+
     def pending_count(self) -> int:
         return _count(self._dir(PENDING))
 
@@ -113,11 +133,12 @@ class Outbox:
         except FileNotFoundError:
             return None
 
-    def mtime_ns(self, name: str) -> int | None:
+    def stamp(self, name: str) -> Stamp | None:
         try:
-            return (self._dir(PENDING) / name).stat().st_mtime_ns
+            stat = (self._dir(PENDING) / name).stat()
         except FileNotFoundError:
             return None
+        return (stat.st_ino, stat.st_mtime_ns)
 
     def reschedule(self, name: str, record: Record) -> None:
         """Write back a pending record after a failed attempt."""
