@@ -151,3 +151,18 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@contextmanager
+def cli_on_moto(monkeypatch: Any, name: str) -> Iterator[str]:
+    """A moto server holding a bucket and an index table both called `name`, and the
+    AWS_ENDPOINT_URL and INLET_* variables that point the CLI at them; yields the endpoint."""
+    import boto3
+
+    with moto_server() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=name)
+        create_index_table(boto3.client("dynamodb", region_name=REGION), name)
+        monkeypatch.setenv("INLET_BUCKET", name)
+        monkeypatch.setenv("INLET_TABLE", name)
+        yield endpoint

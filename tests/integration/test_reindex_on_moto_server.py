@@ -21,7 +21,7 @@ from inlet.message_store import Hold, MessageStore
 from inlet.parsing import stored_document
 from inlet.pipeline import no_verdicts, parse_stored
 from inlet.reindex import MIGRATED_BY
-from tests.aws import REGION, create_index_table, moto_server
+from tests.aws import REGION, cli_on_moto
 from tests.cli import run_cli
 from tests.stored import store_message
 
@@ -47,12 +47,7 @@ class Calls:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MessageStore, Calls]]:
-    with moto_server() as endpoint:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-        create_index_table(boto3.client("dynamodb", region_name=REGION), TABLE)
-        monkeypatch.setenv("INLET_BUCKET", BUCKET)
-        monkeypatch.setenv("INLET_TABLE", TABLE)
+    with cli_on_moto(monkeypatch, BUCKET):
         calls = Calls()
         make = dynamodb.make_dynamodb_client
 

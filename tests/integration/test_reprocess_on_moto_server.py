@@ -16,7 +16,7 @@ from inlet.blobstore.s3 import S3BlobStore, make_s3_client
 from inlet.index.dynamodb import DynamoIndex, make_dynamodb_client
 from inlet.message_store import MessageStore
 from inlet.parsing import PARSER_VERSION
-from tests.aws import REGION, create_index_table, moto_server
+from tests.aws import REGION, cli_on_moto
 from tests.cli import run_cli
 from tests.dns_server import DnsServer
 from tests.stored import store_message
@@ -32,12 +32,7 @@ DAY = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - tim
 def aws(
     monkeypatch: pytest.MonkeyPatch, dns: DnsServer
 ) -> Iterator[tuple[MessageStore, DynamoIndex]]:
-    with moto_server() as endpoint:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-        create_index_table(boto3.client("dynamodb", region_name=REGION), TABLE)
-        monkeypatch.setenv("INLET_BUCKET", BUCKET)
-        monkeypatch.setenv("INLET_TABLE", TABLE)
+    with cli_on_moto(monkeypatch, BUCKET):
         # Verdicts computed now would come from the test DNS server, and differ from those
         # of receipt: the test sees which were kept.
         monkeypatch.setenv("INLET_DNS_RESOLVER", dns.address)
