@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inlet.events import Event, EventsUnavailable
+from inlet.errors import PermanentError
+from inlet.events import QUARANTINED, RECEIVED, SOURCE, Event, EventsUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -119,3 +120,33 @@ def _batches(
         batches[-1].append(entry)
         size += n
     return batches
+
+
+def event_of_delivered(delivered: Mapping[str, Any]) -> Event:
+    """The Inlet event in the shape `inlet up` sends, from the event as EventBridge delivers it
+    to a target (`{version, id, detail-type, source, account, time, region, resources,
+    detail}`): `id` is `detail.event_id` again (EventBridge assigns its own ids, different on
+    every put), `time` is EventBridge's (whole seconds). PermanentError for anything else."""
+    detail = delivered.get("detail")
+    detail_type = delivered.get("detail-type")
+    if (
+        delivered.get("source") != SOURCE
+        or detail_type not in (RECEIVED, QUARANTINED)
+        or not isinstance(detail, dict)
+        or not isinstance(detail.get("event_id"), str)
+        or not isinstance(delivered.get("time"), str)
+    ):
+        raise PermanentError(
+            f"not an Inlet event: source {str(delivered.get('source'))[:40]!r}, "
+            f"detail-type {str(detail_type)[:40]!r}"
+        )
+    return cast(
+        Event,
+        {
+            "id": detail["event_id"],
+            "source": SOURCE,
+            "detail-type": detail_type,
+            "time": delivered["time"],
+            "detail": detail,
+        },
+    )

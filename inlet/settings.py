@@ -125,6 +125,11 @@ OPTIONS: tuple[Option, ...] = (
         "shows in the process list)",
     ),
     Option(
+        "webhook_secret_arn",
+        "the webhook function on AWS: the Secrets Manager secret holding the webhooks' key "
+        "(set by the CDK app)",
+    ),
+    Option(
         "webhook_retry_seconds",
         "first retry delay of a failed webhook delivery (then doubling, up to an hour)",
         "30",
@@ -186,6 +191,7 @@ class Settings:
     dns_resolver: tuple[str, int] | None
     webhook_url: str | None
     webhook_secret: str | None = field(repr=False)
+    webhook_secret_arn: str | None
     webhook_retry_seconds: int
     event_bus: str | None
     bucket: str | None
@@ -294,7 +300,7 @@ def load(
             f"{name('auth_file')} / {name('auth_secret')} is used only with "
             f"{name('submission_port')}, which is not set"
         )
-    webhook_url, webhook_secret = _webhook(raw, name)
+    webhook_url, webhook_secret = _webhook(raw, name, mode)
     return Settings(
         domains=domains,
         max_message_size=integer("max_message_size", 1024),
@@ -322,6 +328,7 @@ def load(
         dns_resolver=_resolver(raw["dns_resolver"], name("dns_resolver")),
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
+        webhook_secret_arn=raw["webhook_secret_arn"],
         webhook_retry_seconds=integer("webhook_retry_seconds", 1, 3600),
         event_bus=raw["event_bus"],
         bucket=raw["bucket"],
@@ -339,20 +346,33 @@ MIN_WEBHOOK_SECRET = 16
 
 
 def _webhook(
-    raw: Mapping[str, str | None], name: Callable[[str], str]
+    raw: Mapping[str, str | None], name: Callable[[str], str], mode: Mode
 ) -> tuple[str | None, str | None]:
     """The webhook URL and its secret: an absolute http(s) URL, and a secret with it (every
-    request is signed; an unsigned webhook could be forged by anyone who finds the URL)."""
-    url, secret = raw["webhook_url"], raw["webhook_secret"]
+    request is signed; an unsigned webhook could be forged by anyone who finds the URL). The
+    webhook function on AWS names a Secrets Manager secret instead of holding the key."""
+    url, secret, arn = raw["webhook_url"], raw["webhook_secret"], raw["webhook_secret_arn"]
     if not url:
-        if secret:
-            raise ConfigError(f"{name('webhook_secret')} is set but {name('webhook_url')} is not")
+        for given in ("webhook_secret", "webhook_secret_arn"):
+            if raw[given]:
+                raise ConfigError(f"{name(given)} is set but {name('webhook_url')} is not")
         return None, None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             f"{name('webhook_url')}: expected an http:// or https:// URL, got {url!r}"
         )
+    if arn:
+        if secret:
+            raise ConfigError(
+                f"{name('webhook_secret')} and {name('webhook_secret_arn')}: give one, not both"
+            )
+        if mode != "tool":
+            raise ConfigError(
+                f"{name('webhook_secret_arn')} is read by the webhook function on AWS only; "
+                f"give {name('webhook_secret')} here"
+            )
+        return url, None
     if not secret or len(secret) < MIN_WEBHOOK_SECRET:
         raise ConfigError(
             f"{name('webhook_url')} needs {name('webhook_secret')}: at least "

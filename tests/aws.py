@@ -1,6 +1,7 @@
 """The AWS side of the pipeline for tests: bucket, table and queues wired as the CDK app wires
 them (S3 notifications → SQS), and Lambda events built from what SQS actually returns."""
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,6 +73,46 @@ def create_pipeline(s3: Any, sqs: Any, dynamodb: Any, *, bucket: str, table: str
         Bucket=bucket, NotificationConfiguration={"QueueConfigurations": rules}
     )
     return Wiring(bucket, table, queues["parse"], queues["index"])
+
+
+def bus_to_queue(
+    events: Any, sqs: Any, *, bus: str, queue: str, redrive: dict[str, str] | None = None
+) -> str:
+    """A bus with a rule (source `inlet`) whose target is a new queue, as a consumer (or the
+    CDK app's webhook rule) attaches one; the queue's URL."""
+    events.create_event_bus(Name=bus)
+    attributes = {"RedrivePolicy": json.dumps(redrive)} if redrive else {}
+    url: str = sqs.create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    events.put_rule(Name=queue, EventBusName=bus, EventPattern=json.dumps({"source": ["inlet"]}))
+    events.put_targets(
+        Rule=queue, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn["QueueArn"]}]
+    )
+    return url
+
+
+def receive_all(sqs: Any, url: str, count: int, *, rounds: int = 10) -> list[dict[str, Any]]:
+    """At least `count` messages from the queue (fewer if it runs dry), with their attributes."""
+    got: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        got += sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        if len(got) >= count:
+            break
+    return got
+
+
+def emf(out: str) -> list[dict[str, Any]]:
+    """The EMF documents (metrics) among the lines a function printed."""
+    return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+
+
+def counted(documents: list[dict[str, Any]], name: str) -> float:
+    """The sum of metric `name` over EMF documents (Powertools lists repeated values)."""
+    return sum(
+        sum(d[name]) if isinstance(d[name], list) else d[name] for d in documents if name in d
+    )
 
 
 class FakeContext:

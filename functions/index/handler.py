@@ -1,7 +1,10 @@
 """index: S3 ObjectCreated(parsed/) via SQS → index records (DynamoDB).
 
 Every document is indexed, quarantined ones too (by their envelope), so every message stays
-findable. Writing the same records twice is harmless: delivery is at least once.
+findable, and then its event goes to the bus (INLET_EVENT_BUS). Writing the same records twice
+is harmless: delivery is at least once. An event the bus would not take fails the record
+(counted as EventsFailed), so SQS delivers it again and, after its last attempt, the index DLQ
+and its alarm hold it: an event is never lost without that trail.
 """
 
 from typing import Any
@@ -22,6 +25,7 @@ from functions.environment import environment, route_core_logs
 from functions.events import created_ids
 from inlet import keys
 from inlet.errors import NotFoundError
+from inlet.events import EventsUnavailable, NoEvents
 from inlet.pipeline import index_parsed
 
 logger = Logger(service=m.INDEX_SERVICE)
@@ -38,7 +42,12 @@ def record_handler(record: SQSRecord) -> None:
         except NotFoundError:
             logger.warning("document gone before indexing", message_id=message_id)
             continue
+        except EventsUnavailable:
+            metrics.add_metric(name=m.EVENTS_FAILED, unit=MetricUnit.Count, value=1)
+            raise
         metrics.add_metric(name=m.MESSAGES_INDEXED, unit=MetricUnit.Count, value=1)
+        if not isinstance(env.events, NoEvents):
+            metrics.add_metric(name=m.EVENTS_PUBLISHED, unit=MetricUnit.Count, value=1)
         logger.info("indexed", message_id=message_id, status=document["status"])
 
 

@@ -11,27 +11,21 @@ names it. The URL's host is logged, never its path, the secret or a body.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
 from inlet.emf import SERVICE_DIMENSION, emf_document
-from inlet.events import to_json
 from inlet.webhook.outbox import DELIVERED, FAILED, PENDING, Outbox, Stamp
 from inlet.webhook.schedule import WINDOW_SECONDS, retry_delay
-from inlet.webhook.signature import sign
+from inlet.webhook.send import TIMEOUT_SECONDS, Post, attempt, host_of, post
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 10.0
 SERVICE = "webhook"  # the metrics' service dimension, as the webhook function's on AWS
 WEBHOOKS_DELIVERED = "WebhooksDelivered"
 WEBHOOK_RETRIES = "WebhookRetries"
@@ -39,32 +33,6 @@ WEBHOOKS_FAILED = "WebhooksFailed"
 OUTBOX_PENDING = "OutboxPending"
 _BATCH = 64  # due records taken per pass, so a stop is noticed between batches
 _PRUNE_INTERVAL = 3600.0
-
-# (url, body, headers, timeout) → HTTP status; raises OSError or HTTPException without one.
-Post = Callable[[str, bytes, Mapping[str, str], float], int]
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is not a delivery: the receiver's answer is the 3xx itself."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
-    # The settings accept only http(s) URLs (inlet.settings), so no file: or custom scheme.
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
-    try:
-        with _opener.open(request, timeout=timeout) as response:
-            response.read(1 << 16)  # let the connection finish cleanly; the body is not used
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code
 
 
 class WebhookDeliverer:
@@ -86,7 +54,7 @@ class WebhookDeliverer:
     ) -> None:
         self.outbox = outbox
         self._url = url
-        self.host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+        self.host = host_of(url)
         self._secret = secret
         self._retry_seconds = retry_seconds
         self._timeout = timeout
@@ -170,20 +138,11 @@ class WebhookDeliverer:
             return  # delivered, or emitted again, since it was listed: the next pass sees it
         event = record["event"]
         event_id = event["detail"]["event_id"]
-        body = to_json(event).encode()
         now = self._clock()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "inlet-webhook/1",
-            "Inlet-Event-Id": event_id,
-            "Inlet-Signature": sign(self._secret, body, int(now)),
-        }
-        error: str | None
-        try:
-            status = self._send(self._url, body, headers, self._timeout)
-            error = None if 200 <= status < 300 else f"HTTP {status}"
-        except (OSError, http.client.HTTPException) as exc:
-            status, error = 0, self._reason(exc)
+        outcome = attempt(
+            self._url, self._secret, event, now=int(now), timeout=self._timeout, send=self._send
+        )
+        status, error = outcome.status, outcome.error
         done = self._clock()
         if self.outbox.stamp(name) != read_stamp:
             # Emitted again while this attempt ran (a replay): the fresh record stands.
@@ -239,15 +198,6 @@ class WebhookDeliverer:
             if upcoming is not None:
                 wait = max(0.0, min(wait, upcoming - self._clock()))
             self.outbox.added.wait(wait)
-
-    def _reason(self, exc: BaseException) -> str:
-        """Why a request got no answer, without the URL (it may carry a token)."""
-        reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        if isinstance(reason, TimeoutError):
-            return f"no answer within {self._timeout:g} s"
-        if isinstance(reason, OSError) and reason.strerror:
-            return reason.strerror
-        return str(reason) if isinstance(reason, str) else type(reason).__name__
 
     # Metrics
 

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from inlet.eventbridge import EventBridgeSink
 from inlet.events import Event, EventsUnavailable, event_of
+from tests.aws import bus_to_queue, receive_all
 from tests.builders import make_document
 
 pytestmark = pytest.mark.unit
@@ -24,24 +25,10 @@ def test_a_rule_on_the_bus_delivers_the_event_to_a_queue() -> None:
     with mock_aws():
         client = boto3.client("events", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
-        client.create_event_bus(Name="inlet-test")
-        queue = sqs.create_queue(QueueName="consumer")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-        client.put_rule(
-            Name="all", EventBusName="inlet-test", EventPattern=json.dumps({"source": ["inlet"]})
-        )
-        client.put_targets(
-            Rule="all",
-            EventBusName="inlet-test",
-            Targets=[{"Id": "q", "Arn": arn["Attributes"]["QueueArn"]}],
-        )
+        queue = bus_to_queue(client, sqs, bus="inlet-test", queue="consumer")
         sent = events(12)  # two requests: at most 10 entries each
         EventBridgeSink(client, "inlet-test").emit(sent)
-        got = []
-        for _ in range(10):
-            got += sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-            if len(got) >= 12:
-                break
+        got = receive_all(sqs, queue, 12)
     bodies = {json.loads(m["Body"])["detail"]["event_id"]: json.loads(m["Body"]) for m in got}
     assert set(bodies) == {e["detail"]["event_id"] for e in sent}
     for event in sent:

@@ -104,6 +104,7 @@ def test_a_bad_dns_resolver_is_refused_with_the_setting_named(value: str, messag
 
 
 SECRET = "s3cret-s3cret-s3cret"
+ARN = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:inlet-webhook-AbCdEf"
 
 
 def test_a_webhook_is_an_http_url_with_a_secret_and_a_retry_delay() -> None:
@@ -119,6 +120,20 @@ def test_a_webhook_is_an_http_url_with_a_secret_and_a_retry_delay() -> None:
     )
     assert SECRET not in repr(s)
     assert load("up", {}, env={}).webhook_url is None
+
+
+def test_the_webhook_function_names_a_secret_instead_of_holding_it() -> None:
+    url = {"INLET_WEBHOOK_URL": "https://hooks.example/in"}
+    s = load("tool", {}, env={**url, "INLET_WEBHOOK_SECRET_ARN": ARN})
+    assert (s.webhook_url, s.webhook_secret, s.webhook_secret_arn) == (
+        url["INLET_WEBHOOK_URL"],
+        None,
+        ARN,
+    )
+    with pytest.raises(ConfigError, match="give one, not both"):
+        load(
+            "tool", {}, env={**url, "INLET_WEBHOOK_SECRET_ARN": ARN, "INLET_WEBHOOK_SECRET": SECRET}
+        )
 
 
 @pytest.mark.parametrize(
@@ -138,6 +153,11 @@ def test_a_webhook_is_an_http_url_with_a_secret_and_a_retry_delay() -> None:
             "at least 16",
         ),
         ({"INLET_WEBHOOK_SECRET": SECRET}, r"INLET_WEBHOOK_SECRET .* is set but INLET_WEBHOOK_URL"),
+        (
+            {"INLET_WEBHOOK_URL": "https://h.example/", "INLET_WEBHOOK_SECRET_ARN": ARN},
+            r"INLET_WEBHOOK_SECRET_ARN .* webhook function on AWS only",
+        ),
+        ({"INLET_WEBHOOK_SECRET_ARN": ARN}, r"SECRET_ARN .* is set but INLET_WEBHOOK_URL"),
         ({"INLET_WEBHOOK_RETRY_SECONDS": "0"}, "must be between 1 and 3600, got 0"),
         ({"INLET_WEBHOOK_RETRY_SECONDS": "7200"}, "must be between 1 and 3600, got 7200"),
     ],
