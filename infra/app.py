@@ -25,7 +25,12 @@ def build_app(config: EnvironmentConfig, app: cdk.App | None = None) -> cdk.App:
     prefix = config.stack_prefix
     storage = StorageStack(app, f"{prefix}-Storage", config=config)
     PipelineStack(
-        app, f"{prefix}-Pipeline", config=config, storage=storage.storage, secrets=storage.secrets
+        app,
+        f"{prefix}-Pipeline",
+        config=config,
+        storage=storage.storage,
+        secrets=storage.secrets,
+        events=storage.events,
     )
     # cdk-nag 3 is a policy-validation plugin: synthesis fails on any unacknowledged finding,
     # errors and warnings alike.

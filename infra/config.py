@@ -13,9 +13,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from infra.units import (
     Architecture,
+    EventsConfig,
     FunctionsConfig,
     MonitoringConfig,
     NetworkConfig,
@@ -44,6 +46,8 @@ MAX_STOP_TIMEOUT_SECONDS = 120
 # Each relay task reads its secrets once per interval (one GetSecretValue each): a minute at the
 # least, so the calls stay few; an hour at the most, so a renewed certificate is in use soon.
 SECRETS_REFRESH_RANGE = range(60, 3600 + 1)
+# As INLET_WEBHOOK_RETRY_SECONDS accepts (inlet/settings.py).
+WEBHOOK_RETRY_RANGE = range(1, 3600 + 1)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -106,6 +110,16 @@ class EnvironmentConfig:
     # legal holds: a message still held that long after its period is expired by S3 as well.
     expiry_backstop_margin_days: int = 30
     log_retention_days: int = 30
+
+    # Days the bus's archive keeps every Inlet event (EventBridge can replay a time window
+    # from it); `inlet replay` re-emits from the stored documents and needs no archive.
+    event_archive_days: int = 30
+    # A webhook for this environment: every event POSTed, signed (docs/integrations.md), by
+    # the webhook function; https only. None: events stay on the bus for your own rules.
+    webhook_url: str | None = None
+    # The first retry delay of a failed delivery, doubling up to an hour, for 24 hours.
+    webhook_retry_seconds: int = 30
+    webhook_reserved_concurrency: int = 2
 
     alarm_emails: tuple[str, ...] = ()
     # Alarm when more than this share of SMTP replies are refusals (4xx and 5xx).
@@ -179,6 +193,25 @@ class EnvironmentConfig:
         found += [
             f"{e!r} is not an email address" for e in self.alarm_emails if not _EMAIL.match(e)
         ]
+        if self.event_archive_days < 1:
+            found.append("event_archive_days must be at least 1")
+        found += self._webhook_problems()
+        return found
+
+    def _webhook_problems(self) -> list[str]:
+        found: list[str] = []
+        if self.webhook_url is not None:
+            parts = urlsplit(self.webhook_url)
+            # The body is mail metadata (addresses, subjects): never in clear over the internet.
+            if parts.scheme != "https" or not parts.hostname:
+                found.append(f"webhook_url must be an https:// URL, got {self.webhook_url!r}")
+        if self.webhook_retry_seconds not in WEBHOOK_RETRY_RANGE:
+            found.append(
+                f"webhook_retry_seconds must be {WEBHOOK_RETRY_RANGE.start}.."
+                f"{WEBHOOK_RETRY_RANGE.stop - 1}"
+            )
+        if self.webhook_reserved_concurrency < 2:
+            found.append("webhook_reserved_concurrency must be at least 2")
         return found
 
     @property
@@ -263,7 +296,20 @@ class EnvironmentConfig:
             parse_reserved_concurrency=self.parse_reserved_concurrency,
             index_reserved_concurrency=self.index_reserved_concurrency,
             retention_reserved_concurrency=self.retention_reserved_concurrency,
+            webhook_reserved_concurrency=self.webhook_reserved_concurrency,
+            webhook_url=self.webhook_url,
+            webhook_retry_seconds=self.webhook_retry_seconds,
             log_retention_days=self.log_retention_days,
+        )
+
+    @property
+    def events(self) -> EventsConfig:
+        return EventsConfig(
+            bus_name=f"inlet-{self.name}",
+            archive_days=self.event_archive_days,
+            production=self.production,
+            webhook_url=self.webhook_url,
+            webhook_retry_seconds=self.webhook_retry_seconds,
         )
 
     @property
@@ -297,6 +343,7 @@ STAGING = EnvironmentConfig(
     noncurrent_version_days=1,
     expiry_backstop_margin_days=7,
     log_retention_days=14,
+    event_archive_days=7,
     alarm_emails=(),
     production=False,
 )
@@ -322,6 +369,7 @@ PRODUCTION = EnvironmentConfig(
     noncurrent_version_days=30,
     expiry_backstop_margin_days=30,
     log_retention_days=365,
+    event_archive_days=90,
     alarm_emails=("ops@example.com",),
     production=True,
 )

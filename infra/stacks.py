@@ -1,7 +1,8 @@
 """The deployment units: StorageStack (stateful: key, buckets, queues, table, the relay's
-secrets) and PipelineStack (stateless: network, relay service, functions, monitoring). Stateful
-resources live apart so that the pipeline can be torn down and redeployed without touching
-stored mail, the certificate or the submission credentials.
+secrets, the event bus with its archive, the webhook's queues and key) and PipelineStack
+(stateless: network, relay service, functions, monitoring). Stateful resources live apart so
+that the pipeline can be torn down and redeployed without touching stored mail, events waiting
+for a webhook, the certificate or the submission credentials.
 """
 
 from aws_cdk import CfnOutput, Environment, Fn, Stack
@@ -11,6 +12,7 @@ from constructs import Construct, IConstruct
 from infra.config import EnvironmentConfig
 from infra.constructs import acknowledge
 from infra.constructs import functions as fn
+from infra.constructs.events import Events
 from infra.constructs.functions import Functions
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.network import Network
@@ -61,6 +63,26 @@ class StorageStack(_InletStack):
         )
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "TableName", value=self.storage.table.table_name)
+        self.events = Events(
+            self,
+            "Events",
+            config=config.events,
+            webhook_visibility_timeout=fn.visibility_timeout(fn.WEBHOOK),
+        )
+        CfnOutput(
+            self,
+            "EventBusName",
+            description="Attach your rules here (source inlet; docs/integrations.md)",
+            value=self.events.bus.event_bus_name,
+        )
+        CfnOutput(self, "EventBusArn", value=self.events.bus.event_bus_arn)
+        if self.events.webhook is not None:
+            CfnOutput(
+                self,
+                "WebhookSecretArn",
+                description="The webhook's signing key: give its value to the receiver",
+                value=self.events.webhook.secret.secret_arn,
+            )
         # The operator-supplied secrets (docs/deploy.md: how a certificate and credentials get
         # there); their ids are what `aws secretsmanager put-secret-value` takes.
         self.secrets = RelaySecrets(self, "Secrets", config=config.secrets)
@@ -102,6 +124,7 @@ class PipelineStack(_InletStack):
         config: EnvironmentConfig,
         storage: Storage,
         secrets: RelaySecrets,
+        events: Events,
     ) -> None:
         super().__init__(scope, id, config=config)
         # The bucket as this stack uses it. Its ARN comes through the storage stack's named
@@ -137,7 +160,16 @@ class PipelineStack(_InletStack):
             table=storage.table,
             parse_queue=storage.parse_queue,
             index_queue=storage.index_queue,
+            event_bus=events.bus,
+            webhook=events.webhook,
             config=config.functions,
+        )
+        webhook = events.webhook
+        webhook_queues = (
+            [("Webhook", webhook.queue, webhook.dead_letter_queue)] if webhook is not None else []
+        )
+        webhook_function = (
+            [("Webhook", self.functions.webhook)] if self.functions.webhook is not None else []
         )
         self.monitoring = Monitoring(
             self,
@@ -146,12 +178,15 @@ class PipelineStack(_InletStack):
             queues=[
                 ("Parse", storage.parse_queue, storage.parse_dead_letter_queue),
                 ("Index", storage.index_queue, storage.index_dead_letter_queue),
+                *webhook_queues,
             ],
             functions=[
                 ("Parse", self.functions.parse),
                 ("Index", self.functions.index),
                 ("Retention", self.functions.retention),
+                *webhook_function,
             ],
+            webhook=webhook is not None,
             service=self.relay.service,
             load_balancer=self.relay.load_balancer,
             target_group=self.relay.target_group,

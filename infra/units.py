@@ -72,6 +72,10 @@ class FunctionsConfig:
     parse_reserved_concurrency: int
     index_reserved_concurrency: int
     retention_reserved_concurrency: int
+    webhook_reserved_concurrency: int
+    # The webhook function's INLET_WEBHOOK_URL and INLET_WEBHOOK_RETRY_SECONDS (None: no function).
+    webhook_url: str | None
+    webhook_retry_seconds: int
     log_retention_days: int
 
 
@@ -81,3 +85,15 @@ class MonitoringConfig:
     alarm_emails: tuple[str, ...]
     refusal_alarm_percent: int
     queue_age_alarm_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventsConfig:
+    # The bus is named `inlet-<environment>`: consumers' rules and `inlet replay` name it.
+    bus_name: str
+    archive_days: int
+    # Retain the bus, its archive and the webhook's secret and queues with the stack.
+    production: bool
+    # The optional webhook: its URL (https) and the first retry delay (INLET_WEBHOOK_RETRY_SECONDS).
+    webhook_url: str | None
+    webhook_retry_seconds: int

@@ -1,7 +1,8 @@
-"""The three Lambdas: parse (raw/ → parsed/), index (parsed/ → DynamoDB) and retention (on a
-schedule). Thin handlers in functions/ over the core in inlet/; both are shipped as plain
-one self-contained asset (infra/constructs/function_code.py: the sources and their pinned
-dependencies, bundled on the host without Docker); boto3 comes with the runtime.
+"""The Lambdas: parse (raw/ → parsed/), index (parsed/ → DynamoDB, then the event to the bus),
+retention (on a schedule) and, with a webhook, webhook (the bus's rule → a signed POST). Thin
+handlers in functions/ over the core in inlet/, shipped as one self-contained asset
+(infra/constructs/function_code.py: the sources and their pinned dependencies, bundled on the
+host without Docker); boto3 comes with the runtime.
 """
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from constructs import Construct
 
 from functions import metrics
 from infra.constructs import acknowledge, log_retention
+from infra.constructs.events import WebhookQueue
 from infra.constructs.function_code import function_code
 from infra.units import FunctionsConfig
 from inlet import keys, settings
@@ -62,8 +64,18 @@ RETENTION = FunctionSpec(
     timeout=Duration.minutes(15),
     description="Inlet retention: removes messages past their retention period, never held ones",
 )
+WEBHOOK = FunctionSpec(
+    service=metrics.WEBHOOK_SERVICE,
+    handler="functions.webhook.handler.lambda_handler",
+    memory_mib=256,
+    # A batch of WEBHOOK_BATCH_SIZE, each request allowed its 10 s (inlet.webhook.send), and a
+    # margin: a receiver that hangs on every request still ends the batch in time.
+    timeout=Duration.minutes(2),
+    description="Inlet webhook: events from the bus -> signed POST to the environment's webhook",
+)
 PARSE_BATCH_SIZE = 5
 INDEX_BATCH_SIZE = 10
+WEBHOOK_BATCH_SIZE = 10
 BATCHING_WINDOW = Duration.seconds(1)
 
 
@@ -84,6 +96,8 @@ class Functions(Construct):
         table: dynamodb.ITable,
         parse_queue: sqs.IQueue,
         index_queue: sqs.IQueue,
+        event_bus: events.IEventBus,
+        webhook: WebhookQueue | None,
         config: FunctionsConfig,
     ) -> None:
         super().__init__(scope, id)
@@ -124,7 +138,13 @@ class Functions(Construct):
             )
         )
 
-        self.index = self._function("Index", INDEX, config.index_reserved_concurrency)
+        self.index = self._function(
+            "Index",
+            INDEX,
+            config.index_reserved_concurrency,
+            settings.environment({"event_bus": event_bus.event_bus_name}),
+        )
+        event_bus.grant_put_events_to(self.index)
         self._read(self.index, keys.PARSED_PREFIX)
         self._use_key(self.index, decrypt=True, encrypt=False)
         self._use_table(self.index)
@@ -167,9 +187,48 @@ class Functions(Construct):
             ],
         )
 
-        self.all = (self.parse, self.index, self.retention)
+        self.webhook: lambda_.Function | None = None
+        if webhook is not None and config.webhook_url is not None:
+            self.webhook = self._webhook(webhook, config.webhook_url, config)
 
-    def _function(self, id: str, spec: FunctionSpec, reserved: int) -> lambda_.Function:
+        self.all = tuple(
+            f for f in (self.parse, self.index, self.retention, self.webhook) if f is not None
+        )
+
+    def _webhook(
+        self, webhook: WebhookQueue, url: str, config: FunctionsConfig
+    ) -> lambda_.Function:
+        function = self._function(
+            "Webhook",
+            WEBHOOK,
+            config.webhook_reserved_concurrency,
+            settings.environment(
+                {
+                    "webhook_url": url,
+                    "webhook_secret_arn": webhook.secret.secret_arn,
+                    "webhook_retry_seconds": str(config.webhook_retry_seconds),
+                }
+            ),
+        )
+        webhook.secret.grant_read(function)
+        function.add_event_source(
+            sources.SqsEventSource(
+                webhook.queue,
+                batch_size=WEBHOOK_BATCH_SIZE,
+                max_batching_window=BATCHING_WINDOW,
+                report_batch_item_failures=True,
+                max_concurrency=config.webhook_reserved_concurrency,
+            )
+        )
+        return function
+
+    def _function(
+        self,
+        id: str,
+        spec: FunctionSpec,
+        reserved: int,
+        environment: dict[str, str] | None = None,
+    ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self, f"{id}Logs", retention=self._log_retention, removal_policy=RemovalPolicy.DESTROY
         )
@@ -202,7 +261,11 @@ class Functions(Construct):
             memory_size=spec.memory_mib,
             timeout=spec.timeout,
             reserved_concurrent_executions=reserved,
-            environment={**self._environment, "POWERTOOLS_SERVICE_NAME": spec.service},
+            environment={
+                **self._environment,
+                **(environment or {}),
+                "POWERTOOLS_SERVICE_NAME": spec.service,
+            },
             role=role,
             log_group=log_group,
         )

@@ -84,6 +84,8 @@ class Monitoring(Construct):
         config: MonitoringConfig,
         queues: Sequence[tuple[str, sqs.IQueue, sqs.IQueue]],
         functions: Sequence[tuple[str, lambda_.IFunction]],
+        # The environment has a webhook (its queue and function are in the lists above).
+        webhook: bool,
         service: ecs.FargateService,
         load_balancer: elbv2.NetworkLoadBalancer,
         target_group: elbv2.NetworkTargetGroup,
@@ -144,6 +146,17 @@ class Monitoring(Construct):
                 threshold=0,
                 description=f"{name} function: throttled (reserved concurrency too low?)",
             )
+
+        index = fn_metrics.INDEX_SERVICE
+        self._alarm(
+            "EventsFailed",
+            inlet_metric(fn_metrics.EVENTS_FAILED, index),
+            threshold=0,
+            description=(
+                "index: the event bus refused events (the messages are retried, then held in "
+                "the index DLQ; nothing is lost)"
+            ),
+        )
 
         unhealthy = target_group.metrics.un_healthy_host_count(
             statistic="Maximum", period=FINE_PERIOD
@@ -208,6 +221,7 @@ class Monitoring(Construct):
             default_interval=Duration.hours(6),
         )
         self._dashboard(queues, functions, cpu, memory, healthy, unhealthy, load_balancer)
+        self._events_widgets(webhook)
 
     # -- metrics -------------------------------------------------------------------------
 
@@ -406,4 +420,32 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
-        d.add_widgets(cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
+
+    def _events_widgets(self, webhook: bool) -> None:
+        index, hook = fn_metrics.INDEX_SERVICE, fn_metrics.WEBHOOK_SERVICE
+        widgets: list[cw.IWidget] = [
+            cw.GraphWidget(
+                title="Events to the bus",
+                left=[
+                    inlet_metric(fn_metrics.EVENTS_PUBLISHED, index, label="published"),
+                    inlet_metric(fn_metrics.EVENTS_FAILED, index, label="refused (retried)"),
+                ],
+                width=12,
+            )
+        ]
+        if webhook:
+            widgets.append(
+                cw.GraphWidget(
+                    title="Webhook deliveries",
+                    left=[
+                        inlet_metric(fn_metrics.WEBHOOKS_DELIVERED, hook, label="delivered"),
+                        inlet_metric(fn_metrics.WEBHOOK_RETRIES, hook, label="to retry"),
+                        inlet_metric(fn_metrics.WEBHOOKS_FAILED, hook, label="given up (DLQ)"),
+                    ],
+                    width=12,
+                )
+            )
+        self.dashboard.add_widgets(*widgets)
+        self.dashboard.add_widgets(
+            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24)
+        )

@@ -124,15 +124,17 @@ class Storage(Construct):
         )
         pin_logical_id(self.bucket, LOGICAL_IDS["bucket"])
 
-        self.parse_dead_letter_queue = self._queue("ParseDlq", LOGICAL_IDS["parse_dlq"])
-        self.parse_queue = self._queue(
+        self.parse_dead_letter_queue = make_queue(self, "ParseDlq", LOGICAL_IDS["parse_dlq"])
+        self.parse_queue = make_queue(
+            self,
             "Parse",
             LOGICAL_IDS["parse_queue"],
             visibility_timeout=parse_visibility_timeout,
             dead_letter_queue=self.parse_dead_letter_queue,
         )
-        self.index_dead_letter_queue = self._queue("IndexDlq", LOGICAL_IDS["index_dlq"])
-        self.index_queue = self._queue(
+        self.index_dead_letter_queue = make_queue(self, "IndexDlq", LOGICAL_IDS["index_dlq"])
+        self.index_queue = make_queue(
+            self,
             "Index",
             LOGICAL_IDS["index_queue"],
             visibility_timeout=index_visibility_timeout,
@@ -166,27 +168,30 @@ class Storage(Construct):
         )
         pin_logical_id(self.table, LOGICAL_IDS["table"])
 
-    def _queue(
-        self,
-        id: str,
-        logical_id: str,
-        *,
-        visibility_timeout: Duration | None = None,
-        dead_letter_queue: sqs.IQueue | None = None,
-    ) -> sqs.Queue:
-        # SQS-managed encryption: S3 can deliver notifications to it without a key policy.
-        queue = sqs.Queue(
-            self,
-            id,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=QUEUE_RETENTION,
-            visibility_timeout=visibility_timeout,
-            dead_letter_queue=(
-                sqs.DeadLetterQueue(max_receive_count=MAX_RECEIVE_COUNT, queue=dead_letter_queue)
-                if dead_letter_queue is not None
-                else None
-            ),
-        )
-        pin_logical_id(queue, logical_id)
-        return queue
+
+def make_queue(
+    scope: Construct,
+    id: str,
+    logical_id: str,
+    *,
+    visibility_timeout: Duration | None = None,
+    dead_letter_queue: sqs.IQueue | None = None,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
+) -> sqs.Queue:
+    """A queue of the pipeline: SQS-managed encryption (S3 and EventBridge can deliver to it
+    without a key policy), TLS only, the longest retention, and its pinned logical id."""
+    queue = sqs.Queue(
+        scope,
+        id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=QUEUE_RETENTION,
+        visibility_timeout=visibility_timeout,
+        dead_letter_queue=(
+            sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=dead_letter_queue)
+            if dead_letter_queue is not None
+            else None
+        ),
+    )
+    pin_logical_id(queue, logical_id)
+    return queue

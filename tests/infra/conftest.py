@@ -70,19 +70,24 @@ def synthesize(config: EnvironmentConfig, outdir: Path) -> Synth:
     )
 
 
-# (environment, architecture) → Synth, built on first use.
-_CACHE: dict[tuple[str, str, bool | None], Synth] = {}
+# (environment, architecture, submission port, webhook) → Synth, built on first use.
+_CACHE: dict[tuple[str, str, bool | None, bool], Synth] = {}
+WEBHOOK_URL = "https://hooks.example.net/inlet/events"
 
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Synth]:
-    def get(env: str, arch: str = "ARM64", *, submission: bool | None = None) -> Synth:
-        key = (env, arch, submission)
+    def get(
+        env: str, arch: str = "ARM64", *, submission: bool | None = None, webhook: bool = False
+    ) -> Synth:
+        key = (env, arch, submission, webhook)
         if key not in _CACHE:
             config = dataclasses.replace(ENVIRONMENTS[env], relay_architecture=arch)  # type: ignore[arg-type]
             if submission is not None:
                 config = dataclasses.replace(config, submission_port_enabled=submission)
-            outdir = tmp_path_factory.mktemp(f"cdk-{env}-{arch}-{submission}")
+            if webhook:
+                config = dataclasses.replace(config, webhook_url=WEBHOOK_URL)
+            outdir = tmp_path_factory.mktemp(f"cdk-{env}-{arch}-{submission}-{webhook}")
             _CACHE[key] = synthesize(config, outdir)
         return _CACHE[key]
 

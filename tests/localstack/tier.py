@@ -47,6 +47,7 @@ class Tier:
     parse_dlq: str
     index_queue: str
     index_dlq: str
+    event_bus: str
     relay_settings: dict[str, str]
     stacks: tuple[str, ...]
 
@@ -70,6 +71,8 @@ class Tier:
             **self.relay_settings,
             "INLET_BUCKET": self.bucket,
             "INLET_TABLE": self.table,
+            # Where `inlet replay` puts events, as the index function does.
+            "INLET_EVENT_BUS": self.event_bus,
             # Not Inlet settings (an unknown INLET_ variable is refused): for tests and scripts.
             "LOCALSTACK_PARSE_QUEUE_URL": self.parse_queue,
             "LOCALSTACK_PARSE_DLQ_URL": self.parse_dlq,
@@ -125,6 +128,7 @@ def tier_of(deployed: deploy.Deployed, endpoint: str) -> Tier:
         parse_dlq=queue("ParseDeadLetterQueue"),
         index_queue=queue("IndexQueue"),
         index_dlq=queue("IndexDeadLetterQueue"),
+        event_bus=storage["EventBusName"],
         relay_settings=relay_settings(pipeline),
         stacks=tuple(deployed.outputs),
     )
