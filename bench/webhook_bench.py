@@ -11,6 +11,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -45,10 +46,15 @@ def main() -> int:
         stderr=subprocess.DEVNULL,  # its request log; failures show as "left pending"
         text=True,
     )
+    # The receiver prints a line per event: read them all, or once the pipe's buffer (64 KiB,
+    # some 700 lines) is full its handlers block on print and deliveries time out.
+    printed: list[str] = []
     try:
-        assert receiver.stdout is not None
-        ready = receiver.stdout.readline()
-        url = ready.split("listening on ")[1].strip()
+        out = receiver.stdout
+        assert out is not None
+        url = out.readline().split("listening on ")[1].strip()
+        drain = threading.Thread(target=lambda: printed.extend(out), daemon=True)
+        drain.start()
         made = [event_of(make_document()) for _ in range(args.count)]  # type: ignore[arg-type]
         events: list[Event] = [e for e in made if e is not None]
         with tempfile.TemporaryDirectory() as tmp:
@@ -67,7 +73,9 @@ def main() -> int:
     finally:
         receiver.terminate()
         receiver.wait(10)
+        drain.join(10)
     n = len(events)
+    taken = sum(1 for line in printed if not line.startswith(("duplicate", "stopped")))
     print(f"{'events':<28}{n:>12}")
     print(f"{'emit (durable write) /s':<28}{n / (t1 - t0):>12.0f}")
     print(f"{'delivery /s':<28}{(n - left) / (t2 - t1):>12.0f}")
@@ -76,6 +84,7 @@ def main() -> int:
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'peak RSS MiB (inlet)':<28}{rss_mib:>12.0f}")
     print(f"{'left pending':<28}{left:>12}")
+    print(f"{'taken by the receiver':<28}{taken:>12}")
     return 1 if left else 0
 
 

@@ -11,7 +11,7 @@ any keyword overrides; unknown names are a TypeError, so a typo cannot pass unno
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from inlet.envelope import Envelope, EnvelopeDraft, TlsInfo
 from inlet.ids import id_time, mint_id
@@ -62,7 +62,7 @@ def make_envelope(**overrides: Any) -> Envelope:
 def make_document(
     message_id: str | None = None,
     *,
-    status: str = "parsed",
+    status: Literal["stored", "parsed", "quarantined"] = "parsed",
     mail_from: str = "sender@example.org",
     rcpt_to: Sequence[str] = ("rcpt@example.com",),
     header_from: Sequence[str] = ("Author@Example.org",),
