@@ -31,6 +31,9 @@ MAX_BODY = 1024 * 1024  # events stay under 256 KB; refuse anything far bigger u
 SEEN_LIMIT = 10_000
 seen: OrderedDict[str, None] = OrderedDict()
 seen_lock = threading.Lock()
+# Requests are handled on threads, and print() writes the text and the newline apart: two
+# events could share a line. One write per line, one thread at a time.
+output_lock = threading.Lock()
 
 
 def verify(secret: bytes, body: bytes, header: str, now: float) -> bool:
@@ -58,6 +61,12 @@ def is_new(event_id: str) -> bool:
         if len(seen) > SEEN_LIMIT:
             seen.popitem(last=False)
         return True
+
+
+def say(line: str) -> None:
+    with output_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def summary(event: dict[str, Any]) -> str:
@@ -89,7 +98,7 @@ class Handler(BaseHTTPRequestHandler):
         # The header is not signed: trust it only when it names the signed event.
         if self.headers.get("Inlet-Event-Id") != event_id:
             return self.answer(400)
-        print(line if is_new(event_id) else f"duplicate {event_id}", flush=True)
+        say(line if is_new(event_id) else f"duplicate {event_id}")
         self.answer(204)
 
     def answer(self, status: int) -> None:
