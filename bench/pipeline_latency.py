@@ -14,12 +14,17 @@ such events appeared, then prints:
 - the CPU of the `inlet up` process (utime+stime from /proc/PID/stat) per message, from just
   before the send to the last index commit: relay, parse and index together; its VmHWM;
 
+With --webhook, `inlet up` also has a webhook to examples/webhook_receiver.py (a process of its
+own, its output in a file), and the bench waits, bounded, until the receiver has taken every
+event: it adds the time from the send's start to the last delivery, deliveries per second, and
+the CPU per message then covers the deliveries too (run it with and without to see their cost).
+
 and then checks with `inlet search --to rcpt@example.com --json --limit 1000 --data-dir D`
 (following `more: add --cursor X` on stderr) that every message is searchable, failing loudly
 (exit code 1) if not. `inlet up` is stopped with SIGTERM by its PID.
 
 Usage: .venv/bin/python bench/pipeline_latency.py [--messages N] [--size BYTES] [--sessions S]
-                                                  [--timeout SECONDS] [--keep]
+                                                  [--timeout SECONDS] [--webhook] [--keep]
 Results go to stdout and bench/out/latency-<timestamp>.json (gitignored).
 """
 
@@ -64,6 +69,8 @@ POLL_SECONDS = 0.05
 SEARCH_PAGE = 1000
 SEARCH_TIMEOUT = 120.0
 CURSOR_PREFIX = "more: add --cursor "
+RECEIVER = Path(__file__).resolve().parent.parent / "examples" / "webhook_receiver.py"
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
 
 # Anchors (bench/README.md, "Anchors"): what the pieces cost before any project code existed.
 ANCHORS: dict[str, float] = {
@@ -95,6 +102,11 @@ class Result:
     cpu_s: float = 0.0
     idle_rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
+    webhook: bool = False
+    delivered: int = 0  # events the receiver took (first time)
+    duplicates: int = 0  # events it had taken before (at least once)
+    delivered_span_s: float | None = None  # send start -> the last delivery seen
+    delivered_per_s: float | None = None
     server_rc: int | None = None
     server_killed: bool = False
     relay: dict[str, Any] = field(default_factory=dict)
@@ -180,6 +192,32 @@ def start_inlet(data_dir: Path, logs: Path, env: dict[str, str]) -> tuple[Child,
     return child, port
 
 
+def start_receiver(logs: Path, env: dict[str, str]) -> tuple[Child, str]:
+    argv = [sys.executable, str(RECEIVER), "--host", HOST, "--port", "0"]
+    child = spawn("receiver", argv, logs, env={**env, "INLET_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    wait_ready(child, stdout_has(child, b"listening on "))
+    line = child.stdout.read_text().splitlines()[0]
+    return child, line.split("listening on ", 1)[1].strip()
+
+
+def taken(receiver: Child) -> tuple[int, int]:
+    """(events taken, duplicates) from the receiver's output so far."""
+    lines = receiver.stdout.read_text(errors="replace").splitlines()
+    duplicates = sum(1 for line in lines if line.startswith("duplicate "))
+    events = sum(1 for line in lines if line.startswith("Message "))
+    return events, duplicates
+
+
+def wait_delivered(receiver: Child, want: int, deadline: float) -> tuple[str, float]:
+    """Poll the receiver's output until `want` events were taken. (ok | timeout, when)"""
+    while True:
+        if taken(receiver)[0] >= want:
+            return "ok", time.time()
+        if time.monotonic() > deadline:
+            return "timeout", time.time()
+        time.sleep(POLL_SECONDS)
+
+
 def send(args: argparse.Namespace, port: int, logs: Path) -> tuple[int | None, str, float]:
     """smtp-source to completion, or killed at the timeout. (exit code, stderr, wall seconds)"""
     argv = [shutil.which("smtp-source") or "/usr/sbin/smtp-source", "-s", str(args.sessions)]
@@ -254,15 +292,28 @@ def run(args: argparse.Namespace) -> int:
         # XDG_STATE_HOME: `inlet up` remembers its data dir there; keep that inside the temp dir.
         env = {**os.environ, "XDG_STATE_HOME": str(work / "state")}
         server: Child | None = None
+        receiver: Child | None = None
         try:
-            server, port = start_inlet(data_dir, logs, env)
-            measure(args, result, server, port, data_dir, logs, env)
+            inlet_env = env
+            if args.webhook:
+                receiver, url = start_receiver(logs, env)
+                result.webhook = True
+                inlet_env = {
+                    **env,
+                    "INLET_WEBHOOK_URL": url,
+                    "INLET_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                }
+            server, port = start_inlet(data_dir, logs, inlet_env)
+            measure(args, result, server, port, data_dir, logs, env, receiver)
         except RuntimeError as exc:
             result.status = "start-failed" if server is None else result.status
             result.notes.append(str(exc))
         finally:
             if server is not None:
                 result.server_rc, result.server_killed = stop(server)
+            if receiver is not None:
+                stop(receiver)
+            if server is not None:
                 result.relay = relay_metrics(server.stdout)
                 stderr_tail = tail(server.stderr, 3)
                 if result.server_rc != 0 or result.server_killed:
@@ -286,6 +337,7 @@ def measure(
     data_dir: Path,
     logs: Path,
     env: dict[str, str],
+    receiver: Child | None,
 ) -> None:
     events = EventLog(server.stderr)
     time.sleep(SETTLE_SECONDS)
@@ -308,6 +360,15 @@ def measure(
     print(f"sent in {result.send_s:.2f} s; {stored} stored; waiting for the index ...", flush=True)
     deadline = time.monotonic() + args.timeout
     waited = wait_indexed(server, events, min(stored, args.messages) or args.messages, deadline)
+    if receiver is not None and waited == "ok":
+        want = len(events.indexed)
+        delivered, at = wait_delivered(receiver, want, time.monotonic() + args.timeout)
+        result.delivered, result.duplicates = taken(receiver)
+        result.delivered_span_s = at - send_start
+        result.delivered_per_s = result.delivered / result.delivered_span_s
+        if delivered != "ok":
+            waited = "webhook-short"
+            result.notes.append(f"webhook: {result.delivered} of {want} events taken in time")
     if server.proc.poll() is None:
         result.cpu_s = cpu_seconds(server.pid) - cpu0
         result.peak_rss_mib = vm_hwm_mib(server.pid)
@@ -397,6 +458,15 @@ def report(args: argparse.Namespace, started: datetime, r: Result) -> None:
         ["inlet up CPU per message", fmt(r.cpu_ms_per_msg, 3, " ms")],
         ["inlet up VmHWM idle -> peak", f"{r.idle_rss_mib:.1f} -> {r.peak_rss_mib:.1f} MiB"],
         ["searchable (inlet search --to)", f"{r.searchable} in {r.search_pages} page(s)"],
+        *(
+            [
+                ["webhook: taken / duplicates", f"{r.delivered} / {r.duplicates}"],
+                ["send start -> last delivery", fmt(r.delivered_span_s, 2, " s")],
+                ["webhook deliveries", fmt(r.delivered_per_s, 1, " /s")],
+            ]
+            if r.webhook
+            else []
+        ),
         ["relay replies after DATA", replies(r.relay)],
         ["status", r.status],
     ]
@@ -446,6 +516,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=300,
         help="seconds for the send, and again for the index to catch up (300)",
+    )
+    p.add_argument(
+        "--webhook",
+        action="store_true",
+        help="deliver every event to examples/webhook_receiver.py and wait for it",
     )
     p.add_argument("--keep", action="store_true", help="keep the data dir and logs")
     args = p.parse_args(argv)

@@ -23,9 +23,11 @@ def install(tmp: Path, final: Path) -> None:
     fsync_dir(final.parent)
 
 
-def write_file(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
+def write_file(path: Path, data: bytes, *, tmp_dir: Path | None = None, sync: bool = True) -> None:
     """Replace `path` with `data` atomically. The temporary file is made in `tmp_dir` (same
-    filesystem as `path`), by default beside `path` as a hidden `.…partial`."""
+    filesystem as `path`), by default beside `path` as a hidden `.…partial`. `sync=False`
+    keeps the atomic rename but skips both fsyncs: for a file whose loss in a crash costs
+    nothing but a repeat (a delivered webhook record: at least once anyway)."""
     directory = tmp_dir or path.parent
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, prefix=".", suffix=".partial")
@@ -33,9 +35,13 @@ def write_file(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        install(tmp, path)
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if sync:
+            install(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
