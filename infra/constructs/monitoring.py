@@ -158,6 +158,20 @@ class Monitoring(Construct):
             ),
         )
 
+        if webhook:
+            # Not the queue's age: SQS leaves a message received three times or more out of
+            # ApproximateAgeOfOldestMessage, so retries alone never raise it.
+            self._alarm(
+                "WebhookFailing",
+                inlet_metric(fn_metrics.WEBHOOK_RETRIES, fn_metrics.WEBHOOK_SERVICE),
+                threshold=0,
+                description=(
+                    "webhook: deliveries failing for 15 minutes (receiver down or refusing?); "
+                    "they are retried for 24 hours, then held in the webhook DLQ"
+                ),
+                periods=3,
+            )
+
         unhealthy = target_group.metrics.un_healthy_host_count(
             statistic="Maximum", period=FINE_PERIOD
         )

@@ -169,10 +169,15 @@ def test_the_webhook_function_is_configured_to_start(webhook: Synth) -> None:
     assert props["ReservedConcurrentExecutions"] == webhook.config.webhook_reserved_concurrency
 
 
-def test_the_webhook_is_watched(webhook: Synth) -> None:
+def test_the_webhook_is_watched(webhook: Synth, staging: Synth) -> None:
     found = alarms(webhook)
     for prefix in ("WebhookDeadLetters", "WebhookQueueAge", "WebhookErrors", "EventsFailed"):
         assert [k for k in found if k.startswith(prefix)], prefix
+    failing = alarm(webhook, "WebhookFailing")
+    assert (failing["MetricName"], failing["Threshold"]) == ("WebhookRetries", 0)
+    assert failing["EvaluationPeriods"] == failing["DatapointsToAlarm"] == 3
+    # Only with a webhook.
+    assert not [k for k in alarms(staging) if k.startswith("WebhookFailing")]
     used = assert_used_metrics_are_emitted(webhook)
     names = {m[1] for m in used if m[0] == "Inlet"}
     assert {"EventsPublished", "WebhooksDelivered", "WebhookRetries", "WebhooksFailed"} <= names
