@@ -75,6 +75,9 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     metrics.add_metric(name=m.EVENTS_RECEIVED, unit=MetricUnit.Count, value=len(event["Records"]))
+    # Configuration and key first: a ConfigError fails the invocation (the Errors alarm) rather
+    # than every record quietly, which the batch would only report as item failures.
+    target().secret()
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from functions.webhook.handler import lambda_handler as webhook_handler
 from functions.webhook.target import target
+from inlet.errors import ConfigError
 from inlet.eventbridge import EventBridgeSink
 from inlet.events import Event, event_of
 from inlet.webhook.schedule import attempts_within
@@ -136,4 +137,26 @@ def test_what_is_not_an_inlet_event_is_dropped_not_retried(hook: Hook) -> None:
     hook.sqs.send_message(QueueUrl=hook.queue, MessageBody="not json")
     responses = deliver(hook.sqs, hook.queue, webhook_handler)
     assert [f for r in responses for f in r["batchItemFailures"]] == []
+    assert hook.script.requests == []
+
+
+def test_a_missing_key_fails_the_invocation_not_each_record_quietly(
+    hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    empty = secrets.create_secret(Name="inlet-webhook-empty", SecretString=" ")["ARN"]
+    monkeypatch.setenv("INLET_WEBHOOK_SECRET_ARN", empty)
+    target.cache_clear()
+    emitted(hook)
+    got = hook.sqs.receive_message(QueueUrl=hook.queue, AttributeNames=["All"])["Messages"]
+    with pytest.raises(ConfigError, match="the webhook secret is empty"):
+        webhook_handler(lambda_event(hook.sqs, hook.queue, got), FakeContext())
+    monkeypatch.delenv("INLET_WEBHOOK_URL")
+    target.cache_clear()
+    with pytest.raises(ConfigError, match=r"SECRET_ARN .* is set but INLET_WEBHOOK_URL"):
+        webhook_handler(lambda_event(hook.sqs, hook.queue, got), FakeContext())
+    monkeypatch.delenv("INLET_WEBHOOK_SECRET_ARN")
+    target.cache_clear()
+    with pytest.raises(ConfigError, match="INLET_WEBHOOK_URL and INLET_WEBHOOK_SECRET_ARN"):
+        webhook_handler(lambda_event(hook.sqs, hook.queue, got), FakeContext())
     assert hook.script.requests == []
