@@ -13,6 +13,8 @@ signature is (design.md). The rule sends each event to an SQS queue instead, and
 function signs and POSTs it; a failure is retried on the schedule of `inlet up`'s outbox.
 """
 
+from dataclasses import dataclass
+
 from aws_cdk import CfnResource, Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -40,13 +42,13 @@ INLET_EVENTS = events.EventPattern(source=[inlet_events.SOURCE])
 WEBHOOK_KEY_LENGTH = 48
 
 
+@dataclass(frozen=True)
 class WebhookQueue:
     """The webhook's share of the storage stack, for the function that consumes it."""
 
-    def __init__(self, queue: sqs.Queue, dead_letters: sqs.Queue, secret: secretsmanager.Secret):
-        self.queue = queue
-        self.dead_letter_queue = dead_letters
-        self.secret = secret
+    queue: sqs.Queue
+    dead_letter_queue: sqs.Queue
+    secret: secretsmanager.Secret
 
 
 class Events(Construct):
@@ -104,7 +106,7 @@ class Events(Construct):
                 "AwsSolutions-SMG4": (
                     "the key is shared with the webhook receiver, which a rotation function "
                     "cannot reach: the operator rotates it by putting a new value and giving "
-                    "it to the receiver (docs/deploy.md); the function rereads it within 5 min"
+                    "it to the receiver (docs/integrations.md); the function rereads it in 5 min"
                 )
             },
         )
