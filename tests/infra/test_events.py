@@ -13,9 +13,10 @@ from infra.constructs.events import LOGICAL_IDS
 from infra.constructs.storage import QUEUE_RETENTION
 from inlet import settings
 from inlet.webhook.schedule import attempts_within
-from tests.infra.cfn import flatten, resources
+from tests.infra.cfn import flatten, grants, resources
 from tests.infra.conftest import WEBHOOK_URL, Synth
 from tests.infra.test_checks import cfn_lint
+from tests.infra.test_functions import role_of
 from tests.infra.test_monitoring import alarm, alarms, assert_used_metrics_are_emitted
 
 pytestmark = pytest.mark.infra
@@ -35,18 +36,9 @@ def function(template: dict[str, Any], name: str) -> dict[str, Any]:
     return props
 
 
-def statements(template: dict[str, Any], role: str) -> list[tuple[str, str]]:
-    """(action, resource) pairs of the role's policies, flattened."""
-    found = []
-    for key, policy in resources(template, "AWS::IAM::Policy").items():
-        if key.startswith(f"Functions{role}Role"):
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                actions = statement["Action"]
-                for action in [actions] if isinstance(actions, str) else actions:
-                    targets = statement["Resource"]
-                    for target in targets if isinstance(targets, list) else [targets]:
-                        found.append((action, flatten(target)))
-    return found
+def granted(template: dict[str, Any], name: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs the function's role is allowed."""
+    return grants(template, role_of(function(template, name)))
 
 
 def test_each_environment_has_its_bus_and_archive_pinned(env_synth: Synth) -> None:
@@ -82,15 +74,13 @@ def test_each_environment_has_its_bus_and_archive_pinned(env_synth: Synth) -> No
 def test_the_index_function_puts_events_on_its_bus_only(env_synth: Synth) -> None:
     template = env_synth.template_json(env_synth.pipeline)
     env = function(template, "Index")["Environment"]["Variables"]
-    assert flatten(env[settings.environment({"event_bus": ""}).popitem()[0]]).startswith(
-        "<output:PublishOutputRefEventBus"
-    )
-    puts = [s for s in statements(template, "Index") if s[0].startswith("events:")]
+    assert flatten(env["INLET_EVENT_BUS"]).startswith("<output:PublishOutputRefEventBus")
+    puts = [g for g in granted(template, "Index") if g[0].startswith("events:")]
     assert len(puts) == 1
     assert puts[0][0] == "events:PutEvents"
     assert puts[0][1].startswith("<output:PublishOutputFnGetAttEventBusArn")
     # The parse function has no business with the bus.
-    assert not [s for s in statements(template, "Parse") if s[0].startswith("events:")]
+    assert not [g for g in granted(template, "Parse") if g[0].startswith("events:")]
 
 
 def test_the_failed_puts_alarm_is_on_the_index_functions_metric(env_synth: Synth) -> None:
@@ -150,15 +140,15 @@ def test_the_webhook_function_is_configured_to_start(webhook: Synth) -> None:
         None,
         30,
     )
-    granted = statements(template, "Webhook")
-    secret = [s for s in granted if s[0].startswith("secretsmanager:")]
+    allowed = granted(template, "Webhook")
+    secret = [g for g in allowed if g[0].startswith("secretsmanager:")]
     assert {a for a, _ in secret} == {
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
     }
     assert all(r.startswith("<output:PublishOutputRefWebhookSecret") for _, r in secret)
-    assert "sqs:ChangeMessageVisibility" in {a for a, _ in granted}
-    assert not [s for s in granted if s[0].startswith(("s3:", "dynamodb:", "kms:"))]
+    assert "sqs:ChangeMessageVisibility" in {a for a, _ in allowed}
+    assert not [g for g in allowed if g[0].startswith(("s3:", "dynamodb:", "kms:"))]
     (mapping,) = [
         m["Properties"]
         for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
