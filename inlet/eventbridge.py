@@ -9,7 +9,6 @@ alarm. An event is never dropped without that trail.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +18,14 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from inlet.errors import PermanentError
-from inlet.events import QUARANTINED, RECEIVED, SOURCE, Event, EventsUnavailable
+from inlet.events import (
+    QUARANTINED,
+    RECEIVED,
+    SOURCE,
+    Event,
+    EventsUnavailable,
+    detail_json,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -72,7 +78,7 @@ class EventBridgeSink:
         return {
             "Source": event["source"],
             "DetailType": event["detail-type"],
-            "Detail": json.dumps(event["detail"], ensure_ascii=False, separators=(",", ":")),
+            "Detail": detail_json(event["detail"]),
             "Time": datetime.fromisoformat(event["time"]),
             "EventBusName": self.bus_name,
         }

@@ -162,8 +162,13 @@ def to_json(event: Event) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
+def detail_json(detail: Detail) -> str:
+    """The detail as sent: EventBridge's `Detail`, and what its size limit counts."""
+    return json.dumps(detail, ensure_ascii=False, separators=(",", ":"))
+
+
 def detail_size(detail: Detail) -> int:
-    return len(json.dumps(detail, ensure_ascii=False, separators=(",", ":")).encode())
+    return len(detail_json(detail).encode())
 
 
 def _fit(detail: Detail) -> None:
