@@ -25,6 +25,7 @@ from infra.units import (
     SecretsConfig,
     StorageConfig,
 )
+from inlet.webhook.schedule import RETRY_SECONDS
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -46,8 +47,6 @@ MAX_STOP_TIMEOUT_SECONDS = 120
 # Each relay task reads its secrets once per interval (one GetSecretValue each): a minute at the
 # least, so the calls stay few; an hour at the most, so a renewed certificate is in use soon.
 SECRETS_REFRESH_RANGE = range(60, 3600 + 1)
-# As INLET_WEBHOOK_RETRY_SECONDS accepts (inlet/settings.py).
-WEBHOOK_RETRY_RANGE = range(1, 3600 + 1)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -205,10 +204,9 @@ class EnvironmentConfig:
             # The body is mail metadata (addresses, subjects): never in clear over the internet.
             if parts.scheme != "https" or not parts.hostname:
                 found.append(f"webhook_url must be an https:// URL, got {self.webhook_url!r}")
-        if self.webhook_retry_seconds not in WEBHOOK_RETRY_RANGE:
+        if self.webhook_retry_seconds not in RETRY_SECONDS:
             found.append(
-                f"webhook_retry_seconds must be {WEBHOOK_RETRY_RANGE.start}.."
-                f"{WEBHOOK_RETRY_RANGE.stop - 1}"
+                f"webhook_retry_seconds must be {RETRY_SECONDS.start}..{RETRY_SECONDS.stop - 1}"
             )
         if self.webhook_reserved_concurrency < 2:
             found.append("webhook_reserved_concurrency must be at least 2")

@@ -15,6 +15,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from inlet.errors import ConfigError
+from inlet.webhook.schedule import RETRY_SECONDS
 
 # "tool": the Lambda functions and the CLI's commands other than up/relay; they take the same
 # settings but accept no mail, so no domains are required.
@@ -329,7 +330,9 @@ def load(
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         webhook_secret_arn=raw["webhook_secret_arn"],
-        webhook_retry_seconds=integer("webhook_retry_seconds", 1, 3600),
+        webhook_retry_seconds=integer(
+            "webhook_retry_seconds", RETRY_SECONDS.start, RETRY_SECONDS.stop - 1
+        ),
         event_bus=raw["event_bus"],
         bucket=raw["bucket"],
         table=raw["table"],

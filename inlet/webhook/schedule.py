@@ -7,6 +7,9 @@ after `retry_seconds`, doubling up to an hour, until a day has passed since the 
 from __future__ import annotations
 
 MAX_DELAY_SECONDS = 3600
+# What a first retry delay may be (INLET_WEBHOOK_RETRY_SECONDS, an environment's
+# webhook_retry_seconds): at least a second, at most the cap every delay reaches.
+RETRY_SECONDS = range(1, MAX_DELAY_SECONDS + 1)
 WINDOW_SECONDS = 24 * 3600
 
 
