@@ -236,6 +236,9 @@ class Monitoring(Construct):
         )
         self._dashboard(queues, functions, cpu, memory, healthy, unhealthy, load_balancer)
         self._events_widgets(webhook)
+        self.dashboard.add_widgets(
+            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24)
+        )
 
     # -- metrics -------------------------------------------------------------------------
 
@@ -460,6 +463,3 @@ class Monitoring(Construct):
                 )
             )
         self.dashboard.add_widgets(*widgets)
-        self.dashboard.add_widgets(
-            cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24)
-        )
