@@ -187,8 +187,10 @@ class Functions(Construct):
             ],
         )
 
+        # The storage stack made the webhook's queue and key from the same environment.
         self.webhook: lambda_.Function | None = None
-        if webhook is not None and config.webhook_url is not None:
+        if webhook is not None:
+            assert config.webhook_url is not None
             self.webhook = self._webhook(webhook, config.webhook_url, config)
 
         self.all = tuple(
