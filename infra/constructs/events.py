@@ -37,7 +37,7 @@ LOGICAL_IDS = {
     "webhook_rule": "WebhookRule",
 }
 # Every event Inlet emits, and nothing a consumer might put on the same bus.
-INLET_EVENTS = events.EventPattern(source=[inlet_events.SOURCE])
+INLET_EVENT_PATTERN = events.EventPattern(source=[inlet_events.SOURCE])
 # A generated key: letters and digits (no quoting trouble in a receiver's configuration).
 WEBHOOK_KEY_LENGTH = 48
 
@@ -70,7 +70,7 @@ class Events(Construct):
             "Archive",
             archive_name=config.bus_name,
             description=f"Every Inlet event on {config.bus_name}, {config.archive_days} days",
-            event_pattern=INLET_EVENTS,
+            event_pattern=INLET_EVENT_PATTERN,
             retention=Duration.days(config.archive_days),
         )
         self.archive.apply_removal_policy(removal)
@@ -126,7 +126,7 @@ class Events(Construct):
             "WebhookRule",
             description="Inlet events to the webhook function's queue",
             event_bus=self.bus,
-            event_pattern=INLET_EVENTS,
+            event_pattern=INLET_EVENT_PATTERN,
             # An event EventBridge could not put on the queue (after its own retries, for up to
             # a day) lands in the same DLQ, in the same shape, and raises the same alarm.
             targets=[targets.SqsQueue(queue, dead_letter_queue=dead_letters)],
