@@ -78,9 +78,16 @@ def create_pipeline(s3: Any, sqs: Any, dynamodb: Any, *, bucket: str, table: str
 def bus_to_queue(
     events: Any, sqs: Any, *, bus: str, queue: str, redrive: dict[str, str] | None = None
 ) -> str:
-    """A bus with a rule (source `inlet`) whose target is a new queue, as a consumer (or the
-    CDK app's webhook rule) attaches one; the queue's URL."""
+    """A new bus with `rule_to_queue` on it; the queue's URL."""
     events.create_event_bus(Name=bus)
+    return rule_to_queue(events, sqs, bus=bus, queue=queue, redrive=redrive)
+
+
+def rule_to_queue(
+    events: Any, sqs: Any, *, bus: str, queue: str, redrive: dict[str, str] | None = None
+) -> str:
+    """A rule on `bus` (source `inlet`, named as the queue) whose target is a new queue, as a
+    consumer (or the CDK app's webhook rule) attaches one; the queue's URL."""
     attributes = {"RedrivePolicy": json.dumps(redrive)} if redrive else {}
     url: str = sqs.create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]

@@ -14,7 +14,7 @@ from functions.parse.handler import lambda_handler as parse_handler
 from functions.retention.handler import RetentionIncomplete
 from functions.retention.handler import lambda_handler as retention_handler
 from inlet import keys
-from tests.aws import Aws, FakeContext, deliver, lambda_event
+from tests.aws import Aws, FakeContext, deliver, emf, lambda_event
 from tests.faults import Fault
 from tests.stored import store_message
 
@@ -146,8 +146,10 @@ def test_retention_removes_expired_keeps_held_and_reports(
     assert aws.index.get(expired.id) is not None
     report = retention_handler({}, FakeContext())
     assert (report["expired"], report["held"], report["failed"]) == (1, 1, 0)
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert any(m.get("MessagesExpired") == [1.0] or m.get("MessagesExpired") == 1 for m in emf)
+    documents = emf(capsys.readouterr().out)
+    assert any(
+        m.get("MessagesExpired") == [1.0] or m.get("MessagesExpired") == 1 for m in documents
+    )
     left = {k.split("/")[0] for k in aws.store.list("")}
     assert left == {"raw", "parsed", "attachments"}
     assert aws.index.get(expired.id) is None

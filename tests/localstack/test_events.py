@@ -14,6 +14,7 @@ import pytest
 from inlet import keys
 from inlet.events import event_of
 from inlet.message_store import MessageStore
+from tests.aws import rule_to_queue
 from tests.localstack.conftest import Deployment
 from tests.localstack.test_pipeline import DOMAIN, function_failures, send, show_json
 
@@ -26,18 +27,11 @@ def consumer(deployment: Deployment) -> Iterator[str]:
     """A queue behind a rule on the deployed bus, matching every Inlet event."""
     sqs, events = deployment.client("sqs"), deployment.client("events")
     bus = deployment.tier.event_bus
-    url: str = sqs.create_queue(QueueName="tier-consumer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    events.put_rule(
-        Name="tier-consumer", EventBusName=bus, EventPattern=json.dumps({"source": ["inlet"]})
-    )
-    events.put_targets(
-        Rule="tier-consumer", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn["QueueArn"]}]
-    )
+    url = rule_to_queue(events, sqs, bus=bus, queue="tier-consumer")
     try:
         yield url
     finally:
-        events.remove_targets(Rule="tier-consumer", EventBusName=bus, Ids=["q"])
+        events.remove_targets(Rule="tier-consumer", EventBusName=bus, Ids=["queue"])
         events.delete_rule(Name="tier-consumer", EventBusName=bus)
         sqs.delete_queue(QueueUrl=url)
 
